@@ -1,0 +1,120 @@
+"""tlcourse.data: the named datasets are what they claim, and bad input gets a clear error."""
+import os
+
+import pandas as pd
+import pytest
+
+import tlcourse as tl
+from tlcourse import data
+from conftest import make_folder
+
+
+@pytest.mark.parametrize("name, n_items, n_classes", [
+    ("elpv", 2624, 2), ("mnist5k", 5000, 10), ("uci_digits", 1797, 10),
+    ("silhouettes", 10000, 10), ("photos", 8, 8)])
+def test_offline_datasets_load_without_network(name, n_items, n_classes):
+    items = tl.load_items(name)
+    assert len(items) == n_items
+    assert items["label"].nunique() == n_classes
+    assert all(os.path.exists(p) for p in items["path"].sample(5, random_state=0, replace=True))
+
+
+def test_elpv_targets_and_domains():
+    assert tl.load_items("elpv", domain="mono").shape[0] == 1074
+    assert tl.load_items("elpv", domain="poly").shape[0] == 1550
+    grades = tl.load_items("elpv", target="probability")["label"]
+    assert set(grades) == {"0", "1/3", "2/3", "1"}
+    binary = tl.load_items("elpv")["label"]
+    assert (binary == "defective").sum() == grades.isin(["2/3", "1"]).sum()
+
+
+def test_cached_images_are_written_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "CACHE", tmp_path)
+    first = data._cached_images("tiny", [[[0, 255]]] * 4, ["a", "b", "a", "b"])
+    stamp = os.path.getmtime(first["path"][0])
+    again = data._cached_images("tiny", [[[9, 9]]] * 4, ["x"] * 4)  # not rewritten
+    assert list(again["label"]) == ["a", "b", "a", "b"]
+    assert os.path.getmtime(again["path"][0]) == stamp
+    assert [p.name for p in (tmp_path / "datasets").iterdir()] == ["tiny"]  # no temporary folder left
+
+
+def test_split_keeps_validation_fixed_and_training_nested():
+    items = tl.load_items("uci_digits")
+    small = tl.split_items(items, n_per_class=5, valid_per_class=10, seed=3)
+    large = tl.split_items(items, n_per_class=20, valid_per_class=10, seed=3)
+    assert small[small.is_valid]["path"].tolist() == large[large.is_valid]["path"].tolist()
+    assert set(small[~small.is_valid]["path"]) <= set(large[~large.is_valid]["path"])
+    assert (small[~small.is_valid]["label"].value_counts() == 5).all()
+    assert (large[large.is_valid]["label"].value_counts() == 10).all()
+    other_seed = tl.split_items(items, n_per_class=5, valid_per_class=10, seed=4)
+    assert set(other_seed["path"]) != set(small["path"])
+
+
+def test_get_dls_from_a_folder(image_folder):
+    dls = tl.get_dls(image_folder, size=12, valid_per_class=2, bs=4)
+    x, y = dls.one_batch()
+    assert tuple(x.shape) == (4, 3, 12, 12)
+    assert list(dls.vocab) == ["cat", "dog"]
+    assert len(dls.valid_ds) == 4 and len(dls.train_ds) == 8
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"Unknown dataset 'mnsit'.*elpv.*silhouettes.*folder"):
+        tl.get_dls("mnsit")
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Folder not found"):
+        tl.get_dls(tmp_path / "nowhere")
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "empty" / "cat").mkdir(parents=True)
+    with pytest.raises(ValueError, match="No images found.*one sub-folder per class"):
+        tl.get_dls(tmp_path / "empty")
+
+
+def test_corrupt_image_is_skipped_with_a_warning_naming_it(image_folder):
+    broken = image_folder / "cat" / "broken.png"
+    broken.write_bytes(b"not a png")
+    with pytest.warns(UserWarning, match="broken.png"):
+        items = tl.load_items(image_folder)
+    assert str(broken) not in set(items["path"]) and len(items) == 12
+
+
+def test_single_class(tmp_path):
+    folder = make_folder(tmp_path / "one", classes=("cat",))
+    with pytest.raises(ValueError, match="at least two classes"):
+        tl.get_dls(folder)
+
+
+def test_more_samples_per_class_than_exist(image_folder):
+    with pytest.raises(ValueError, match=r"n_per_class=50.*only 4 training images.*n_per_class <= 4"):
+        tl.get_dls(image_folder, n_per_class=50, valid_per_class=2)
+
+
+def test_unknown_domain_and_target():
+    with pytest.raises(ValueError, match="domains.*mono.*poly"):
+        tl.load_items("elpv", domain="thin-film")
+    with pytest.raises(ValueError, match="targets"):
+        tl.load_items("elpv", target="colour")
+    with pytest.raises(ValueError, match="domains none"):
+        tl.load_items("mnist5k", domain="mono")
+
+
+def test_full_mode_dataset_fails_fast_when_the_server_is_silent(monkeypatch, tmp_path,
+                                                               silent_server, short_timeout):
+    import time
+    from fastai.data.external import URLs
+    monkeypatch.setenv("FASTAI_HOME", str(tmp_path))
+    monkeypatch.setattr(URLs, "PETS", silent_server.replace(".pth", ".tgz"))
+    start = time.perf_counter()
+    with pytest.raises(tl.OfflineError, match="Offline, use an offline dataset instead: elpv"):
+        data.pets()
+    assert time.perf_counter() - start < 10
+
+
+def test_dataset_table_lists_every_dataset():
+    table = tl.list_datasets()
+    assert isinstance(table, pd.DataFrame)
+    assert set(table.index) == set(tl.DATASETS)

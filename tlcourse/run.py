@@ -1,0 +1,94 @@
+"""Execute the course's notebooks with papermill and gather their recorded figures.
+
+    python -m tlcourse.run --out runs/offline notebooks/*.ipynb   # execute, then collect
+    python -m tlcourse.run --inplace notebooks/00_concepts.ipynb  # regenerate committed outputs
+    python -m tlcourse.run --collect runs/offline                 # only rebuild results.csv
+
+Notebooks run one after another, never side by side: on two cores, two torch
+processes stall each other. Progress bars are switched off (TLCOURSE_PROGRESS=0)
+because nbval cannot replay them; the notebooks print their results as text.
+
+Not about: what the notebooks compute; see each notebook and the modules it imports.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from .results import recorded
+from .runtime import THREADS, format_seconds
+
+MODES = ("offline", "full")
+
+
+def execute(notebook: Path, output: Path, mode: str = "offline", timeout: int = 600) -> float:
+    """Run one notebook with papermill; returns its wall time in seconds.
+
+    In offline mode no parameter is injected, so a regenerated notebook is exactly
+    what a learner runs; other modes inject `mode`. `timeout` is per cell: a cell
+    that hangs fails the run instead of blocking it.
+    """
+    import papermill
+
+    if mode not in MODES:
+        raise ValueError(f"Unknown mode {mode!r}: use one of {MODES}.")
+    os.environ["TLCOURSE_PROGRESS"] = "0"           # inherited by the kernel
+    os.environ["TLCOURSE_THREADS"] = str(THREADS)  # the same thread count as this process
+    output.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    papermill.execute_notebook(
+        str(notebook), str(output), parameters={} if mode == "offline" else {"mode": mode},
+        cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
+        execution_timeout=timeout)
+    return time.perf_counter() - start
+
+
+def collect(folder: Path) -> pd.DataFrame:
+    """One table of every executed notebook in `folder`: its recorded figures and wall time."""
+    import nbformat
+
+    rows = []
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        seconds = nb.metadata.get("papermill", {}).get("duration")
+        rows.append({"notebook": path.stem, "figure": "wall_seconds", "value": seconds})
+        rows += [{"notebook": path.stem, "figure": k, "value": v} for k, v in recorded(nb).items()]
+    table = pd.DataFrame(rows, columns=["notebook", "figure", "value"])
+    table.to_csv(Path(folder) / "results.csv", index=False)
+    return table
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--mode", default="offline", choices=MODES)
+    parser.add_argument("--out", type=Path, default=Path("runs/offline"))
+    parser.add_argument("--inplace", action="store_true", help="overwrite the notebooks themselves")
+    parser.add_argument("--collect", type=Path, help="only gather results.csv from this folder")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    args = parser.parse_args(argv)
+
+    if args.collect:
+        print(collect(args.collect).to_string(index=False))
+        return 0
+    if args.inplace and args.mode != "offline":
+        parser.error("--inplace regenerates the committed, offline outputs; use --out for other modes.")
+    if not args.notebooks:
+        parser.error("name at least one notebook")
+    for notebook in args.notebooks:
+        output = notebook if args.inplace else args.out / notebook.name
+        print(f"running {notebook} ({args.mode}) -> {output}", flush=True)
+        seconds = execute(notebook, output, args.mode, args.timeout)
+        print(f"  done in {format_seconds(seconds)}", flush=True)
+    if not args.inplace:
+        print(collect(args.out).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

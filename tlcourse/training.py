@@ -1,0 +1,75 @@
+"""The training schedules the course teaches, as thin, readable wrappers on fastai.
+
+Each function seeds, trains, and returns one result row (method, accuracy,
+seconds) so notebooks can put methods side by side. Progress bars show in
+JupyterLab; unattended runs (`TLCOURSE_PROGRESS=0`) train silently and the
+notebook prints the results as text, which nbval can compare.
+Introduced in notebook 00; later notebooks add to it.
+
+Not about: building learners (models.py) or plotting (plots.py).
+"""
+from __future__ import annotations
+
+import contextlib
+
+import pandas as pd
+
+import fastai.callback.progress  # noqa: F401  (adds the progress bar and `Learner.no_bar`)
+import fastai.callback.schedule  # noqa: F401  (adds `fit_one_cycle`, `fine_tune`, `lr_find`)
+from fastai.learner import Learner
+from fastai.torch_core import set_seed
+
+from .runtime import SHOW_PROGRESS, Timer
+
+
+@contextlib.contextmanager
+def _maybe_quiet(learn: Learner):
+    if SHOW_PROGRESS:
+        yield
+    else:  # no bar, and no per-epoch lines (they carry timings)
+        with learn.no_bar(), learn.no_logging():
+            yield
+
+
+def _result(learn: Learner, method: str, seconds: float) -> dict:
+    with learn.no_bar():  # one bar per training run is enough
+        loss, accuracy = learn.validate()
+    return {"method": method, "accuracy": float(accuracy), "valid_loss": float(loss), "seconds": seconds}
+
+
+def train_from_scratch(learn: Learner, epochs: int, lr: float = 1e-2, seed: int = 0,
+                       method: str = "from scratch") -> dict:
+    """Train every layer from random weights with one-cycle (notebook 00)."""
+    learn.unfreeze()
+    set_seed(seed, reproducible=True)
+    with Timer() as t, _maybe_quiet(learn):
+        learn.fit_one_cycle(epochs, lr)
+    return _result(learn, method, t.seconds)
+
+
+def train_head(learn: Learner, epochs: int, lr: float = 1e-2, seed: int = 0,
+               method: str = "head only") -> dict:
+    """Keep the body frozen and train only the new head (feature extraction, notebook 00)."""
+    learn.freeze()
+    set_seed(seed, reproducible=True)
+    with Timer() as t, _maybe_quiet(learn):
+        learn.fit_one_cycle(epochs, lr)
+    return _result(learn, method, t.seconds)
+
+
+def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1,
+              seed: int = 0, method: str = "fine-tune") -> dict:
+    """fastai's recipe: train the head with the body frozen, then unfreeze and train all
+    layers with smaller rates for the early groups (notebook 00)."""
+    set_seed(seed, reproducible=True)
+    with Timer() as t, _maybe_quiet(learn):
+        learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs)
+    return _result(learn, method, t.seconds)
+
+
+def history(learn: Learner) -> pd.DataFrame:
+    """The recorder's per-epoch table (train loss, valid loss, metrics) as a DataFrame."""
+    names = [n for n in learn.recorder.metric_names if n not in ("epoch", "time")]
+    frame = pd.DataFrame(learn.recorder.values, columns=names)
+    frame.index.name = "epoch"
+    return frame
