@@ -227,7 +227,7 @@ def list_datasets() -> pd.DataFrame:
 
 def load_items(name, target: str | None = None, domain: str | None = None) -> pd.DataFrame:
     """All items of a named dataset (or a folder), optionally one target and one domain."""
-    if isinstance(name, Path) or (isinstance(name, str) and os.sep in name):
+    if isinstance(name, Path) or (isinstance(name, str) and (os.sep in name or Path(name).is_dir())):
         if target is not None or domain is not None:
             raise ValueError("A folder has no targets or domains: pass only its path.")
         return folder_items(name)

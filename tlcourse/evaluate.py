@@ -9,16 +9,11 @@ from __future__ import annotations
 import pandas as pd
 
 
-def comparison_table(rows: list[dict], index: str = "method", digits: int = 3) -> pd.DataFrame:
-    """Result rows side by side, one row per `index` value, numbers rounded for printing."""
-    if not rows:
-        raise ValueError("No results to compare: train at least one model first.")
-    return pd.DataFrame(rows).set_index(index).round(digits)
-
-
 def data_efficiency_table(rows: list[dict], digits: int = 3) -> pd.DataFrame:
-    """Accuracy per number of labels per class (rows) and method (columns), plus the gap
-    between the first two methods: the table behind notebook 00's curve."""
+    """Accuracy per number of labels per class (rows) and method (columns), plus the gain
+    of the first method over the second: the table behind notebook 00's curve."""
+    if not rows:
+        raise ValueError("No results to tabulate: train at least one model first.")
     table = pd.DataFrame(rows).pivot(index="n_per_class", columns="method", values="accuracy")
     methods = list(dict.fromkeys(row["method"] for row in rows))
     table = table[methods]

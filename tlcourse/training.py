@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 
-import pandas as pd
-
 import fastai.callback.progress  # noqa: F401  (adds the progress bar and `Learner.no_bar`)
 import fastai.callback.schedule  # noqa: F401  (adds `fit_one_cycle`, `fine_tune`, `lr_find`)
 from fastai.learner import Learner
@@ -37,24 +35,25 @@ def _result(learn: Learner, method: str, seconds: float) -> dict:
     return {"method": method, "accuracy": float(accuracy), "valid_loss": float(loss), "seconds": seconds}
 
 
-def train_from_scratch(learn: Learner, epochs: int, lr: float = 1e-2, seed: int = 0,
-                       method: str = "from scratch") -> dict:
-    """Train every layer from random weights with one-cycle (notebook 00)."""
-    learn.unfreeze()
+def _one_cycle(learn: Learner, epochs: int, lr: float, seed: int, method: str) -> dict:
     set_seed(seed, reproducible=True)
     with Timer() as t, _maybe_quiet(learn):
         learn.fit_one_cycle(epochs, lr)
     return _result(learn, method, t.seconds)
+
+
+def train_from_scratch(learn: Learner, epochs: int, lr: float = 1e-2, seed: int = 0,
+                       method: str = "from scratch") -> dict:
+    """Train every layer (from random weights) with one-cycle (notebook 00)."""
+    learn.unfreeze()
+    return _one_cycle(learn, epochs, lr, seed, method)
 
 
 def train_head(learn: Learner, epochs: int, lr: float = 1e-2, seed: int = 0,
                method: str = "head only") -> dict:
     """Keep the body frozen and train only the new head (feature extraction, notebook 00)."""
     learn.freeze()
-    set_seed(seed, reproducible=True)
-    with Timer() as t, _maybe_quiet(learn):
-        learn.fit_one_cycle(epochs, lr)
-    return _result(learn, method, t.seconds)
+    return _one_cycle(learn, epochs, lr, seed, method)
 
 
 def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1,
@@ -65,11 +64,3 @@ def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs:
     with Timer() as t, _maybe_quiet(learn):
         learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs)
     return _result(learn, method, t.seconds)
-
-
-def history(learn: Learner) -> pd.DataFrame:
-    """The recorder's per-epoch table (train loss, valid loss, metrics) as a DataFrame."""
-    names = [n for n in learn.recorder.metric_names if n not in ("epoch", "time")]
-    frame = pd.DataFrame(learn.recorder.values, columns=names)
-    frame.index.name = "epoch"
-    return frame
