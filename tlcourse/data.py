@@ -30,11 +30,12 @@ from PIL import Image
 
 from fastai.data.block import CategoryBlock, DataBlock
 from fastai.data.transforms import ColReader, ColSplitter, get_image_files
+from fastai.torch_core import set_seed
 from fastai.vision.augment import Resize
 from fastai.vision.data import ImageBlock
 from fastai.vision.utils import verify_image
 
-from .runtime import device, network, seed_everything
+from .runtime import device, network
 
 CACHE = Path(os.environ.get("TLCOURSE_DATA", Path.home() / ".cache" / "tlcourse"))
 
@@ -293,7 +294,7 @@ def get_dls(name, size: int = 64, n_per_class: int | None = None, valid_pct: flo
     block = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=ColReader("path"),
                       get_y=ColReader("label"), splitter=ColSplitter("is_valid"),
                       item_tfms=Resize(size), batch_tfms=batch_tfms)
-    seed_everything(seed)  # fastai's DataLoader draws its shuffling seed when it is built
+    set_seed(seed, reproducible=True)  # fastai's DataLoader draws its shuffling seed when it is built
     dls = block.dataloaders(items, bs=bs, num_workers=0, device=device())
     dls.items = items
     return dls

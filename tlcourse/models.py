@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 from torchvision import models as tv_models
+from torchvision.transforms.functional import pil_to_tensor
 
 from fastai.layers import ConvLayer
 from fastai.learner import Learner
@@ -203,14 +203,17 @@ def imagenet_names() -> list[str]:
 
 
 def predict_imagenet(images: dict, backbone: str = "efficientnet_lite0", k: int = 5,
-                     size: int = 224) -> pd.DataFrame:
-    """Top-k ImageNet classes for each named PIL image: one row per (image, rank)."""
-    model, names = imagenet_classifier(backbone), imagenet_names()
+                     size: int = 224, model: nn.Module | None = None) -> pd.DataFrame:
+    """Top-k ImageNet classes for each named PIL image: one row per (image, rank).
+
+    Pass the `model` from `imagenet_classifier(backbone)` if you already built it.
+    """
+    model = imagenet_classifier(backbone) if model is None else model
+    names = imagenet_names()
     mean, std = (torch.tensor(s).view(3, 1, 1) for s in get_backbone(backbone).stats)
     rows = []
     for name, image in images.items():
-        pixels = np.asarray(image.convert("RGB").resize((size, size)), dtype=np.float32) / 255
-        x = (torch.from_numpy(pixels).permute(2, 0, 1) - mean) / std
+        x = (pil_to_tensor(image.convert("RGB").resize((size, size))) / 255 - mean) / std
         with torch.inference_mode():
             probs = model(x[None].to(device())).softmax(-1)[0].cpu()
         top = probs.topk(k)

@@ -1,4 +1,4 @@
-"""Where the course decides how it runs: threads, seeds, device, progress bars, network.
+"""Where the course decides how it runs: threads, device, progress bars, network.
 
 Every other module imports these settings instead of deciding for itself, so a
 notebook, a test and `make run` all behave the same way. Introduced in notebook 00.
@@ -10,13 +10,11 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import random
 import socket
 import time
 import urllib.error
 import urllib.request
 
-import numpy as np
 import torch
 
 # Two torch threads are fastest on an idle 2-core machine, but two processes with
@@ -47,19 +45,6 @@ def set_threads(n: int = THREADS) -> None:
 def device() -> torch.device:
     """The one place that picks the device: a GPU when there is one, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch, and ask torch for deterministic kernels.
-
-    Same as fastai's `set_seed(seed, reproducible=True)`, kept here so modules
-    that do not import fastai (data sampling) share it.
-    """
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
 
 
 def format_seconds(seconds: float) -> str:
