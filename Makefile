@@ -18,7 +18,7 @@ LIBRARY := $(wildcard tlcourse/*.py)
 export TLCOURSE_THREADS ?= 2
 NOBAR := TLCOURSE_PROGRESS=0
 
-.PHONY: help install run notebooks test test-unit test-notebooks lab clean
+.PHONY: help install run notebooks test test-unit test-notebooks benchmark lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ test-unit: $(STAMP)  ## fast tests of the library and of the notebooks' recorded
 test-notebooks: run  ## papermill (make run), then nbval against the committed outputs
 	$(NOBAR) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 600 $(NOTEBOOKS)
+
+benchmark: $(STAMP)  ## the README's benchmarks: ELPV's published protocol (~30 min), then throughput (~3 min)
+	$(BIN)/python benchmarks/elpv_deitsch.py
+	$(BIN)/python benchmarks/throughput.py
 
 lab: $(STAMP)  ## open JupyterLab on the course with its kernel
 	$(BIN)/jupyter lab notebooks

@@ -47,3 +47,83 @@ def test_00_methods_are_level_from_100_per_class(concepts):
 
 def test_00_source_model_learned_its_task(concepts):
     assert concepts["source_accuracy"] > 0.8
+
+
+# --------------------------------------------------------------------------- 01 feature extraction
+
+@pytest.fixture(scope="module")
+def extraction():
+    return recorded(NOTEBOOKS / "01_feature_extraction.ipynb")
+
+
+MIDDLE = ["stage2", "stage3", "stage4", "stage5", "stage6", "stage7"]
+
+
+def test_01_probes_on_frozen_features_are_well_above_chance_and_agree(extraction):
+    # "The linear probe reaches 0.735 and 5 nearest neighbours 0.740 ... A fastai head ... 0.758:
+    #  about the same ... gaps of 2-3 points between these three are noise."
+    probes = [extraction[k] for k in ("linear_probe_acc", "knn_probe_acc", "frozen_head_acc")]
+    assert min(probes) >= 0.70
+    assert max(probes) - min(probes) <= 0.03
+
+
+def test_01_from_scratch_is_well_below_frozen_features_and_took_longest(extraction):
+    # "reached 0.613 in 6 epochs: well below every method that starts from ImageNet's features,
+    #  and it took the longest."
+    frozen = [extraction[k] for k in ("linear_probe_acc", "knn_probe_acc", "frozen_head_acc")]
+    assert extraction["scratch_acc"] <= min(frozen) - 0.08
+    assert extraction["scratch_seconds"] > extraction["frozen_head_seconds"]
+
+
+def test_01_layer_curve_early_layers_worse_then_flat(extraction):
+    # "stem and stage1 (0.66-0.68) are clearly worse ... From stage2 on the curve is flat within
+    #  noise (0.745-0.772), and the last layer (0.735) is no better than the middle ones."
+    early = [extraction["layer_acc_stem"], extraction["layer_acc_stage1"]]
+    middle = [extraction[f"layer_acc_{layer}"] for layer in MIDDLE]
+    assert max(early) < 0.70 and min(middle) - max(early) >= 0.05
+    assert max(middle) - min(middle) <= 0.04
+    assert extraction["last_layer_acc"] <= max(middle)
+    assert extraction["best_layer"] != "head_conv"
+
+
+def test_01_embeddings_encode_cell_type_more_than_defects(extraction):
+    # "a linear probe tells mono from poly cells with accuracy 0.995"
+    assert extraction["cell_type_probe_acc"] >= 0.98
+    assert extraction["cell_type_probe_acc"] > extraction["linear_probe_acc"] + 0.2
+
+
+# --------------------------------------------------------------------------- 02 fine-tuning
+
+@pytest.fixture(scope="module")
+def fine_tuning():
+    return recorded(NOTEBOOKS / "02_fine_tuning.ipynb")
+
+
+def test_02_lr_finder_suggestions_fall_in_the_noise(fine_tuning):
+    # "Below about 1e-4 the head learns next to nothing ... both automatic suggestions land in that noise."
+    assert fine_tuning["valley_lr"] < 1e-3 and fine_tuning["minimum_lr"] < 1e-4
+
+
+def test_02_keras_batchnorm_is_faster_and_level_in_accuracy(fine_tuning):
+    # "head-only training was faster with Keras's setting ... 0.683 against 0.695, within the noise"
+    assert fine_tuning["head_keras_bn_seconds"] < fine_tuning["head_fastai_bn_seconds"]
+    assert abs(fine_tuning["head_keras_bn_acc"] - fine_tuning["head_fastai_bn_acc"]) <= 0.03
+
+
+def test_02_fine_tuning_did_not_beat_the_probe_but_all_transfer_beat_scratch(fine_tuning):
+    # "fine-tuning (0.708) did not beat the linear probe ... (0.735) ... Everything that started
+    #  from ImageNet beat the network trained from scratch (0.620)."
+    assert fine_tuning["fine_tune_acc"] <= fine_tuning["probe_acc"]
+    assert fine_tuning["fine_tune_acc"] >= fine_tuning["head_fastai_bn_acc"]   # "moved accuracy a little"
+    transfer = [fine_tuning[k] for k in ("probe_acc", "head_fastai_bn_acc", "head_keras_bn_acc", "fine_tune_acc")]
+    assert min(transfer) >= fine_tuning["scratch_acc"] + 0.05
+
+
+def test_02_mistakes_are_mostly_missed_defects(fine_tuning):
+    # "95 of the 200 defective validation cells were called functional, against 22 false alarms"
+    assert fine_tuning["missed_defects"] > 3 * fine_tuning["false_alarms"]
+
+
+def test_02_and_01_share_the_cached_features(extraction, fine_tuning):
+    # notebook 02's probe reads the features notebook 01 cached: the same figure
+    assert fine_tuning["probe_acc"] == extraction["linear_probe_acc"]

@@ -36,3 +36,73 @@ def test_top_k_figure_shows_every_photo():
                                 for p in photos for r in (1, 2)])
     fig = plots.top_k_predictions(photos, predictions, columns=2)
     assert sorted(ax.get_title() for ax in fig.axes if ax.images) == ["a", "b", "c"]
+
+
+RESULTS = [{"method": "from scratch", "accuracy": 0.61234, "seconds": 63.2},
+           {"method": "feature extraction", "accuracy": 0.8, "seconds": 0.4},
+           {"method": "fine-tuning", "accuracy": 0.9, "seconds": 120.04}]
+
+
+def test_comparison_table_has_the_promised_rows_in_order():
+    table = evaluate.comparison_table(RESULTS)
+    assert list(table.index) == ["from scratch", "feature extraction", "fine-tuning"]
+    assert list(table.columns) == ["accuracy", "wall time"]
+    assert table.loc["from scratch", "accuracy"] == 0.612
+    assert table.loc["fine-tuning", "wall time"] == "120.0 s"
+
+
+def _predictions():
+    import pandas as pd
+    return pd.DataFrame({"path": ["p"] * 5, "label": ["ok", "ok", "bad", "bad", "bad"],
+                         "predicted": ["ok", "bad", "bad", "ok", "ok"],
+                         "probability": [0.9, 0.6, 0.8, 0.7, 0.55], "loss": [0.1, 0.9, 0.2, 1.2, 0.8]})
+
+
+def test_confusion_table_counts_true_against_predicted():
+    table = evaluate.confusion_table(_predictions())
+    assert table.loc["bad", "ok"] == 2 and table.loc["ok", "bad"] == 1
+    assert table.to_numpy().sum() == 5
+    assert evaluate.accuracy_of(_predictions()) == pytest.approx(0.4)
+
+
+def test_validation_predictions_cover_the_validation_set(tmp_path):
+    import tlcourse as tl
+    from conftest import make_folder
+    dls = tl.get_dls(make_folder(tmp_path / "img", per_class=6, size=16), size=16, valid_per_class=2, bs=4)
+    learn = tl.create_learner(dls, "small_cnn", pretrained=False)
+    predictions = evaluate.validation_predictions(learn)
+    assert len(predictions) == 4 and set(predictions["label"]) == {"cat", "dog"}
+    with learn.no_bar():
+        loss, accuracy = learn.validate()
+    assert evaluate.accuracy_of(predictions) == pytest.approx(float(accuracy))
+    assert predictions["loss"].mean() == pytest.approx(float(loss), rel=1e-4)
+
+
+def test_new_figures_draw_what_they_are_given(tmp_path):
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+    curve = pd.DataFrame({"depth": [1, 2, 3], "layer": ["a", "b", "c"], "features": [8, 16, 32],
+                          "accuracy": [0.6, 0.8, 0.7]})
+    fig = plots.layer_curve(curve)
+    assert list(fig.axes[0].lines[0].get_ydata()) == [0.6, 0.8, 0.7]
+
+    xy = np.zeros((5, 2))
+    fig = plots.embedding_scatter({"PCA": xy, "t-SNE": xy}, ["ok", "ok", "bad", "bad", "bad"])
+    assert [ax.get_title() for ax in fig.axes] == ["PCA", "t-SNE"]
+    assert len(fig.axes[0].collections) == 2                        # one point cloud per class
+
+    fig = plots.confusion_matrix(evaluate.confusion_table(_predictions()))
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["1", "1", "1", "2"]
+
+    Image.new("L", (8, 8)).save(tmp_path / "p.png")
+    predictions = _predictions().assign(path=str(tmp_path / "p.png"))
+    fig = plots.top_losses(predictions, k=3, columns=3)
+    assert fig.axes[0].get_title().startswith("ok / bad")          # the highest loss comes first
+
+    class Recorder:
+        lrs = list(np.logspace(-5, 0, 20))
+        losses = list(np.linspace(1, 0.5, 20))
+    fig = plots.lr_find(Recorder(), {"valley": 1e-4, "minimum": 3e-3}, chosen=2e-3)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "valley: 1.0e-04", "minimum: 3.0e-03", "chosen: 2.0e-03"]

@@ -31,13 +31,12 @@ from PIL import Image
 from fastai.data.block import CategoryBlock, DataBlock
 from fastai.data.transforms import ColReader, ColSplitter, get_image_files
 from fastai.torch_core import set_seed
-from fastai.vision.augment import Resize
+from fastai.vision.augment import Resize, aug_transforms
 from fastai.vision.data import ImageBlock
 from fastai.vision.utils import verify_image
 
-from .runtime import device, network
+from .runtime import CACHE, device, network
 
-CACHE = Path(os.environ.get("TLCOURSE_DATA", Path.home() / ".cache" / "tlcourse"))
 
 SILHOUETTE_CLASSES = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse",
                       "sheep", "zebra")  # label order of the package; checked by eye on samples
@@ -279,6 +278,19 @@ def split_items(items: pd.DataFrame, n_per_class: int | None = None, valid_pct: 
     return split.reset_index(drop=True)
 
 
+def cell_augmentations() -> list:
+    """Batch augmentations for greyscale solar-cell images (notebook 02).
+
+    Flips both ways: a mirrored crack is still a crack, and the busbars stay horizontal.
+    Small rotations and zooms: cells are cut out of module images slightly askew.
+    Brightness and contrast: electroluminescence intensity differs between modules.
+    No colour changes (the images are grey) and no perspective warp (cells are flat
+    and photographed head-on).
+    """
+    return aug_transforms(do_flip=True, flip_vert=True, max_rotate=5.0, max_zoom=1.05,
+                          max_lighting=0.2, max_warp=0.0)
+
+
 def get_dls(name, size: int = 64, n_per_class: int | None = None, valid_pct: float = 0.2,
             valid_per_class: int | None = None, seed: int = 0, domain: str | None = None,
             target: str | None = None, bs: int = 32, batch_tfms=None):
@@ -288,9 +300,18 @@ def get_dls(name, size: int = 64, n_per_class: int | None = None, valid_pct: flo
     three channels. `num_workers=0`: on two cores worker processes were slower,
     and they would make runs less reproducible. Introduced in notebook 00.
     """
+    items = split_items(load_items(name, target, domain), n_per_class, valid_pct, valid_per_class, seed)
+    return dls_from_items(items, size, seed, bs, batch_tfms)
+
+
+def dls_from_items(items: pd.DataFrame, size: int = 64, seed: int = 0, bs: int = 32, batch_tfms=None):
+    """fastai DataLoaders for a table with `path`, `label` and `is_valid` columns (a split
+    you made yourself, e.g. the published protocol in benchmarks/); see `get_dls`."""
     if size < 8:
         raise ValueError(f"size={size} is too small; use at least 8 pixels.")
-    items = split_items(load_items(name, target, domain), n_per_class, valid_pct, valid_per_class, seed)
+    missing = {"path", "label", "is_valid"} - set(items.columns)
+    if missing:
+        raise ValueError(f"items lacks column(s) {sorted(missing)}: it needs path, label and is_valid.")
     block = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=ColReader("path"),
                       get_y=ColReader("label"), splitter=ColSplitter("is_valid"),
                       item_tfms=Resize(size), batch_tfms=batch_tfms)

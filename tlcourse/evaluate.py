@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .runtime import format_seconds
+
 
 def data_efficiency_table(rows: list[dict], digits: int = 3) -> pd.DataFrame:
     """Accuracy per number of labels per class (rows) and method (columns), plus the gain
@@ -20,3 +22,47 @@ def data_efficiency_table(rows: list[dict], digits: int = 3) -> pd.DataFrame:
     if len(methods) >= 2:
         table[f"gain of {methods[0]}"] = table[methods[0]] - table[methods[1]]
     return table.round(digits)
+
+
+def comparison_table(rows: list[dict], digits: int = 3) -> pd.DataFrame:
+    """Methods side by side: accuracy and wall time, one row per method, in the order given
+    (notebook 02's from scratch / feature extraction / fine-tuning table)."""
+    if not rows:
+        raise ValueError("No results to compare: train at least one model first.")
+    table = pd.DataFrame(rows).set_index("method")[["accuracy", "seconds"]]
+    table["accuracy"] = table["accuracy"].round(digits)
+    # Durations printed as "12.3 s" in a column wider than any of them: nbval's sanitizer
+    # masks the figure and the table's layout does not change from run to run.
+    table["wall time"] = table.pop("seconds").map(format_seconds)
+    return table
+
+
+def validation_predictions(learn) -> pd.DataFrame:
+    """One row per validation image: its path, true label, predicted label, the predicted
+    class's probability and the loss (notebook 02). The source of the confusion matrix
+    and of the top losses."""
+    import torch.nn.functional as F
+    with learn.no_bar():
+        probs, targets = learn.get_preds()
+    vocab = list(learn.dls.vocab)
+    predicted = probs.argmax(1)
+    items = learn.dls.valid.items
+    return pd.DataFrame({
+        "path": list(items["path"]),
+        "label": [vocab[int(t)] for t in targets],
+        "predicted": [vocab[int(p)] for p in predicted],
+        "probability": probs.max(1).values.numpy(),
+        "loss": F.nll_loss(probs.clamp_min(1e-12).log(), targets, reduction="none").numpy(),
+    })
+
+
+def confusion_table(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Counts of true (rows) against predicted (columns) labels."""
+    labels = sorted(set(predictions["label"]) | set(predictions["predicted"]))
+    table = pd.crosstab(pd.Categorical(predictions["label"], labels), pd.Categorical(predictions["predicted"], labels),
+                        rownames=["true"], colnames=["predicted"], dropna=False)
+    return table
+
+
+def accuracy_of(predictions: pd.DataFrame) -> float:
+    return float((predictions["label"] == predictions["predicted"]).mean())

@@ -51,3 +51,90 @@ def data_efficiency_curve(table: pd.DataFrame, title: str = "") -> plt.Figure:
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def layer_curve(table: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Probe accuracy against the depth of the layer it reads (notebook 01).
+
+    `table` is `features.layer_curve(...)`: columns depth, layer, features, accuracy.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(table["depth"], table["accuracy"], marker="o")
+    ax.set_xticks(table["depth"], [f"{l}\n({n})" for l, n in zip(table["layer"], table["features"])], fontsize=8)
+    ax.set_xlabel("layer of the frozen body, input side first (feature width)")
+    ax.set_ylabel("linear-probe accuracy")
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def embedding_scatter(coordinates: dict, labels, title: str = "") -> plt.Figure:
+    """One panel per 2-D projection (e.g. {"PCA": xy, "t-SNE": xy}), points coloured by class."""
+    labels = pd.Series(list(labels))
+    fig, axes = plt.subplots(1, len(coordinates), figsize=(5 * len(coordinates), 4.2), squeeze=False)
+    for ax, (name, xy) in zip(axes[0], coordinates.items()):
+        for label in sorted(labels.unique()):
+            mask = (labels == label).to_numpy()
+            ax.scatter(xy[mask, 0], xy[mask, 1], s=8, alpha=0.6, label=label)
+        ax.set_title(name)
+        ax.set_xticks([]), ax.set_yticks([])
+    axes[0, 0].legend(markerscale=2)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(table: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Heat map of `evaluate.confusion_table(...)`, counts written in the cells (notebook 02)."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(table.to_numpy(), cmap="Blues")
+    ax.set_xticks(range(len(table.columns)), table.columns)
+    ax.set_yticks(range(len(table.index)), table.index)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top = table.to_numpy().max()
+    for (i, j), n in pd.DataFrame(table.to_numpy()).stack().items():
+        ax.text(j, i, str(n), ha="center", va="center", color="white" if n > top / 2 else "black")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def top_losses(predictions: pd.DataFrame, k: int = 8, columns: int = 4) -> plt.Figure:
+    """The k validation images the model got most wrong (highest loss), titled
+    predicted / true / probability of the prediction (notebook 02)."""
+    from PIL import Image
+    worst = predictions.sort_values("loss", ascending=False).head(k)
+    rows = -(-len(worst) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.9 * rows), squeeze=False)
+    for ax, (_, row) in zip(axes.flat, worst.iterrows()):
+        ax.imshow(Image.open(row["path"]).convert("L"), cmap="gray")
+        ax.set_title(f"{row['predicted']} / {row['label']}\n{row['probability']:.2f}, loss {row['loss']:.2f}", fontsize=9)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.suptitle("top losses: predicted / true, probability, loss")
+    fig.tight_layout()
+    return fig
+
+
+def lr_find(recorder, suggestions: dict | None = None, chosen: float | None = None,
+            skip_end: int = 5) -> plt.Figure:
+    """The learning-rate finder's loss against learning rate (log scale), with fastai's
+    suggestions and the rate you chose marked (notebook 02). fastai's own plot does not
+    return its figure."""
+    lrs, losses = recorder.lrs[:-skip_end], [float(l) for l in recorder.losses[:-skip_end]]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(lrs, losses)
+    for (name, lr), style in zip((suggestions or {}).items(), (":", "-.", (0, (1, 3)))):
+        ax.axvline(lr, color="tab:gray", linestyle=style, label=f"{name}: {lr:.1e}")
+    if chosen is not None:
+        ax.axvline(chosen, color="tab:orange", linestyle="--", label=f"chosen: {chosen:.1e}")
+    if suggestions or chosen is not None:
+        ax.legend()
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss (smoothed)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

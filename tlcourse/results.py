@@ -19,6 +19,8 @@ METADATA_KEY = "tlcourse_record"
 def _show(name: str, value) -> str:
     if name.endswith("_seconds"):
         return format_seconds(value)  # the nbval sanitizer masks durations written this way
+    if name.endswith("_per_second"):
+        return f"{value:.1f} per s"   # a speed: it varies from run to run, and is masked too
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)

@@ -14,6 +14,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import torch
 
@@ -31,6 +32,10 @@ SHOW_PROGRESS = os.environ.get("TLCOURSE_PROGRESS", "1") != "0"
 # How long a download may wait for a silent server before we give up. torch.hub
 # and urllib have no timeout of their own and were seen to hang.
 NETWORK_TIMEOUT = float(os.environ.get("TLCOURSE_NETWORK_TIMEOUT", "5"))
+
+
+# Where datasets made from packaged arrays, cached features and temporary weights live.
+CACHE = Path(os.environ.get("TLCOURSE_DATA", Path.home() / ".cache" / "tlcourse"))
 
 
 class OfflineError(ConnectionError):

@@ -42,11 +42,18 @@ def _one_cycle(learn: Learner, epochs: int, lr: float, seed: int, method: str) -
     return _result(learn, method, t.seconds)
 
 
+def train_all(learn: Learner, epochs: int, lr=1e-2, seed: int = 0, method: str = "all layers") -> dict:
+    """Unfreeze and train every layer with one-cycle (notebook 02). With `lr=slice(lo, hi)`
+    the first layer group gets `lo`, the head `hi`, and the groups between rates spaced
+    geometrically between them."""
+    learn.unfreeze()
+    return _one_cycle(learn, epochs, lr, seed, method)
+
+
 def train_from_scratch(learn: Learner, epochs: int, lr: float = 1e-2, seed: int = 0,
                        method: str = "from scratch") -> dict:
     """Train every layer (from random weights) with one-cycle (notebook 00)."""
-    learn.unfreeze()
-    return _one_cycle(learn, epochs, lr, seed, method)
+    return train_all(learn, epochs, lr, seed, method)
 
 
 def train_head(learn: Learner, epochs: int, lr: float = 1e-2, seed: int = 0,
@@ -64,3 +71,18 @@ def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs:
     with Timer() as t, _maybe_quiet(learn):
         learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs)
     return _result(learn, method, t.seconds)
+
+
+def find_lr(learn: Learner, num_it: int = 50, seed: int = 0) -> dict[str, float]:
+    """fastai's learning-rate finder: a short run with the rate growing exponentially,
+    the weights restored afterwards (notebook 02).
+
+    Returns fastai's two most used suggestions: "valley" (the middle of the longest
+    stretch where the loss falls) and "minimum" (a tenth of the rate at the lowest loss).
+    The losses stay in `learn.recorder` for `plots.lr_find`.
+    """
+    from fastai.callback.schedule import minimum, valley
+    set_seed(seed, reproducible=True)
+    with _maybe_quiet(learn):
+        suggestions = learn.lr_find(num_it=num_it, show_plot=False, suggest_funcs=(valley, minimum))
+    return {name: float(value) for name, value in suggestions._asdict().items()}

@@ -1,0 +1,141 @@
+"""tlcourse.features: embeddings are cached and reused, probes are scikit-learn's, bad input is caught."""
+import numpy as np
+import pytest
+import torch
+
+import tlcourse as tl
+from tlcourse import features
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(features, "CACHE", tmp_path / "cache")
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def items(tmp_path_factory):
+    from conftest import make_folder
+    folder = make_folder(tmp_path_factory.mktemp("img") / "images", classes=("a", "b"), per_class=8, size=32)
+    return tl.split_items(tl.load_items(folder), valid_per_class=3, seed=0)
+
+
+@pytest.fixture
+def count_passes(monkeypatch):
+    calls = []
+    real = features.forward_features
+
+    def counting(*args, **kwargs):
+        calls.append(args[2])  # the layers it was asked for
+        return real(*args, **kwargs)
+    monkeypatch.setattr(features, "forward_features", counting)
+    return calls
+
+
+def test_second_call_reads_the_cache_without_a_forward_pass(cache, items, count_passes):
+    first = features.extract_features(items, "toy", layers=("stage3", "head_conv"), size=32)
+    assert count_passes == [["stage3", "head_conv"]]
+    second = features.extract_features(items, "toy", layers=("stage3", "head_conv"), size=32)
+    assert count_passes == [["stage3", "head_conv"]]            # no second pass
+    for layer in first:
+        np.testing.assert_array_equal(first[layer], second[layer])
+    assert first["stage3"].shape == (len(items), 40) and first["head_conv"].shape == (len(items), 1280)
+
+
+def test_only_missing_layers_are_computed(cache, items, count_passes):
+    features.extract_features(items, "toy", layers="head_conv", size=32)
+    features.extract_features(items, "toy", layers=("stem", "head_conv"), size=32)
+    assert count_passes == [["head_conv"], ["stem"]]
+
+
+def test_what_went_in_is_part_of_the_key(cache, items, count_passes):
+    features.extract_features(items, "toy", size=32)
+    features.extract_features(items, "toy", size=40)                   # another size
+    features.extract_features(items.iloc[:-1], "toy", size=32)         # other images
+    assert len(count_passes) == 3
+    assert len(list((cache / "features").glob("*.npy"))) == 3
+
+
+def test_a_damaged_cache_file_is_rebuilt_not_loaded(cache, items, count_passes):
+    good = features.extract_features(items, "toy", size=32)["head_conv"]
+    [path] = (cache / "features").glob("*.npy")
+    path.write_bytes(path.read_bytes()[:200])                          # a run stopped mid-write
+    with pytest.warns(UserWarning, match="unreadable"):
+        again = features.extract_features(items, "toy", size=32)["head_conv"]
+    assert len(count_passes) == 2
+    np.testing.assert_allclose(again, good, rtol=1e-5, atol=1e-6)
+    assert not list((cache / "features").glob("*.tmp*"))               # no temporary file left behind
+
+
+def test_pooled_features_are_the_body_output_averaged_over_positions(cache, items):
+    got = features.extract_features(items.iloc[:4], "toy", size=32)["head_conv"]
+    body = features.load_body()
+    x = features._load_batch(list(items["path"][:4]), 32, tl.BACKBONES["efficientnet_lite0"].stats)
+    with torch.inference_mode():
+        expected = body(x).mean(dim=(2, 3)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_layer_names_follow_the_body():
+    assert features.layer_names() == ["stem"] + [f"stage{i}" for i in range(1, 8)] + ["head_conv"]
+    assert features.layer_names("small_cnn") == ["early", "late"]
+
+
+def _blobs(n=60, dim=10, seed=0):
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    labels = np.array(["x", "y"] * (n // 2))
+    x = rng.normal(size=(n, dim)) + (labels == "y")[:, None] * 1.5
+    items = pd.DataFrame({"path": [f"{i}.png" for i in range(n)], "label": labels, "is_valid": np.arange(n) >= 40})
+    return x, items
+
+
+def test_linear_probe_is_scikit_learns_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    x, items = _blobs()
+    train, valid = ~items.is_valid.to_numpy(), items.is_valid.to_numpy()
+    scaler = StandardScaler().fit(x[train])
+    reference = LogisticRegression(C=0.5, max_iter=5000).fit(scaler.transform(x[train]), items.label[train])
+    expected = reference.predict(scaler.transform(x[valid]))
+    result = features.linear_probe(x, items, C=0.5)
+    np.testing.assert_array_equal(result["predictions"], expected)
+    assert result["accuracy"] == pytest.approx(np.mean(expected == items.label[valid]))
+    assert result["accuracy"] > 0.7                                    # separable blobs are learned
+
+
+def test_knn_probe_is_scikit_learns_neighbours():
+    from sklearn.neighbors import KNeighborsClassifier
+    x, items = _blobs(seed=1)
+    train, valid = ~items.is_valid.to_numpy(), items.is_valid.to_numpy()
+    expected = KNeighborsClassifier(3, metric="cosine").fit(x[train], items.label[train]).predict(x[valid])
+    np.testing.assert_array_equal(features.knn_probe(x, items, k=3)["predictions"], expected)
+
+
+def test_layer_curve_has_a_row_per_layer_in_order():
+    x, items = _blobs()
+    table = features.layer_curve({"early": x[:, :2], "late": x}, items)
+    assert list(table["layer"]) == ["early", "late"] and list(table["depth"]) == [1, 2]
+    assert list(table["features"]) == [2, 10]
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne"])
+def test_project_2d_gives_two_coordinates_per_image(method):
+    x, _ = _blobs()
+    assert features.project_2d(x, method).shape == (60, 2)
+
+
+def test_bad_input_gets_a_clear_error(cache, items):
+    x, table = _blobs()
+    with pytest.raises(ValueError, match="Unknown layer.*head_conv"):
+        features.extract_features(items, "toy", layers="stage9", size=32)
+    with pytest.raises(ValueError, match="'path' column"):
+        features.extract_features(items.drop(columns="path"), "toy")
+    with pytest.raises(ValueError, match="empty"):
+        features.extract_features(items.iloc[:0], "toy")
+    with pytest.raises(ValueError, match="59 feature rows for 60 items"):
+        features.linear_probe(x[:-1], table)
+    with pytest.raises(ValueError, match="is_valid"):
+        features.linear_probe(x, table.drop(columns="is_valid"))
+    with pytest.raises(ValueError, match="Unknown projection"):
+        features.project_2d(x, "umap")

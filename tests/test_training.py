@@ -1,0 +1,68 @@
+"""tlcourse.training: what trains while frozen (fastai vs Keras BatchNorm), train_all, the LR finder."""
+import pytest
+import torch
+from torch import nn
+
+import tlcourse as tl
+from tlcourse import training
+
+
+@pytest.fixture(scope="module")
+def dls(tmp_path_factory):
+    from conftest import make_folder
+    folder = make_folder(tmp_path_factory.mktemp("img") / "images", classes=("a", "b"), per_class=10, size=32)
+    return tl.get_dls(folder, size=32, valid_per_class=2, bs=8)
+
+
+def _snapshot(learn):
+    state = {n: t.detach().clone() for n, t in learn.model.state_dict().items()}
+    return state
+
+
+def _changed(before, learn):
+    return {n for n, t in learn.model.state_dict().items() if not torch.equal(before[n], t)}
+
+
+def _bn_buffers(learn):
+    return {f"{name}.{b}" for name, m in learn.model[0].named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) for b in ("running_mean", "running_var")}
+
+
+def test_keras_style_frozen_body_changes_only_the_head(dls):
+    learn = tl.create_learner(dls, "efficientnet_lite0", pretrained=True, train_bn=False)
+    before = _snapshot(learn)
+    training.train_head(learn, epochs=1, lr=1e-2)
+    changed = _changed(before, learn)
+    assert changed, "the head must learn"
+    assert all(name.startswith("1.") for name in changed), sorted(n for n in changed if not n.startswith("1."))[:5]
+
+
+def test_fastai_style_frozen_body_updates_batchnorm_only(dls):
+    learn = tl.create_learner(dls, "efficientnet_lite0", pretrained=True, train_bn=True)
+    before = _snapshot(learn)
+    training.train_head(learn, epochs=1, lr=1e-2)
+    changed = {n for n in _changed(before, learn) if not n.startswith("1.")}
+    bn_names = {f"0.{name}.{p}" for name, m in learn.model[0].named_modules()
+                if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                for p in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
+    assert changed and changed <= bn_names                             # body: BatchNorm and nothing else
+    assert {f"0.{b}" for b in _bn_buffers(learn)} & changed            # running statistics moved
+
+
+def test_train_all_unfreezes_every_layer_and_applies_slice_rates(dls):
+    learn = tl.create_learner(dls, "small_cnn", body=tl.create_learner(dls, "small_cnn", pretrained=False).model[0])
+    result = training.train_all(learn, epochs=1, lr=slice(1e-4, 1e-2))
+    assert all(p.requires_grad for p in learn.model.parameters())
+    rates = [group["lr"] for group in learn.opt.hypers]
+    assert rates[0] < rates[1] < rates[2]                               # smaller rates for earlier groups
+    assert set(result) >= {"method", "accuracy", "seconds"}
+
+
+def test_find_lr_suggests_a_rate_and_restores_the_weights(dls):
+    learn = tl.create_learner(dls, "small_cnn", body=tl.create_learner(dls, "small_cnn", pretrained=False).model[0])
+    before = _snapshot(learn)
+    suggestions = training.find_lr(learn, num_it=12)
+    assert set(suggestions) == {"valley", "minimum"}
+    assert all(1e-7 < lr < 10 for lr in suggestions.values())
+    assert not _changed(before, learn)
+    assert len(learn.recorder.lrs) > 5
