@@ -37,7 +37,6 @@ from fastai.vision.utils import verify_image
 
 from .runtime import CACHE, device, network
 
-
 SILHOUETTE_CLASSES = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse",
                       "sheep", "zebra")  # label order of the package; checked by eye on samples
 

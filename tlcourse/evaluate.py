@@ -41,18 +41,16 @@ def validation_predictions(learn) -> pd.DataFrame:
     """One row per validation image: its path, true label, predicted label, the predicted
     class's probability and the loss (notebook 02). The source of the confusion matrix
     and of the top losses."""
-    import torch.nn.functional as F
     with learn.no_bar():
-        probs, targets = learn.get_preds()
+        probs, targets, losses = learn.get_preds(with_loss=True)  # per image, the learner's own loss
     vocab = list(learn.dls.vocab)
-    predicted = probs.argmax(1)
     items = learn.dls.valid.items
     return pd.DataFrame({
         "path": list(items["path"]),
         "label": [vocab[int(t)] for t in targets],
-        "predicted": [vocab[int(p)] for p in predicted],
+        "predicted": [vocab[int(p)] for p in probs.argmax(1)],
         "probability": probs.max(1).values.numpy(),
-        "loss": F.nll_loss(probs.clamp_min(1e-12).log(), targets, reduction="none").numpy(),
+        "loss": losses.numpy(),
     })
 
 
