@@ -127,3 +127,47 @@ def test_02_mistakes_are_mostly_missed_defects(fine_tuning):
 def test_02_and_01_share_the_cached_features(extraction, fine_tuning):
     # notebook 02's probe reads the features notebook 01 cached: the same figure
     assert fine_tuning["probe_acc"] == extraction["linear_probe_acc"]
+
+
+@pytest.fixture(scope="module")
+def layerwise():
+    return recorded(NOTEBOOKS / "03_layerwise_fine_tuning.ipynb")
+
+
+def test_03_is_an_ablation_over_at_least_three_seeds(layerwise):
+    assert layerwise["seeds"] >= 3
+
+
+def test_03_the_body_tolerates_smaller_rates_than_the_head(layerwise):
+    # "With every layer learning, it stops falling near 0.04, about five times lower"
+    assert layerwise["all_lowest_loss_lr"] * 3 < layerwise["head_lowest_loss_lr"]
+
+
+def test_03_one_rate_beats_discriminative_rates_on_every_seed(layerwise):
+    # "(a)'s worst seed beat (b)'s best, and the gap is larger than the two standard deviations added"
+    assert layerwise["one_rate_min_acc"] > layerwise["discriminative_max_acc"]
+    gap = layerwise["one_rate_acc"] - layerwise["discriminative_acc"]
+    assert gap > layerwise["one_rate_std"] + layerwise["discriminative_std"]
+
+
+def test_03_gradual_unfreezing_is_no_better_than_discriminative_rates(layerwise):
+    # "no better than (b), the difference far inside the spread between seeds"
+    difference = abs(layerwise["gradual_acc"] - layerwise["discriminative_acc"])
+    assert difference < min(layerwise["gradual_std"], layerwise["discriminative_std"])
+
+
+def test_03_small_rates_leave_the_body_where_freezing_does(layerwise):
+    # "the body ended 4.9 away ..., as little as with the body frozen (5.5). With one rate it moved 46.6."
+    assert layerwise["discriminative_distance"] <= 1.2 * layerwise["head_only_distance"]
+    assert layerwise["one_rate_distance"] > 5 * layerwise["discriminative_distance"]
+
+
+def test_03_l2sp_keeps_the_body_closer_at_no_cost_in_accuracy(layerwise):
+    # "kept the body at 18.0 instead of 46.6, and was as accurate as (a) (difference smaller than (a)'s std)"
+    assert layerwise["l2sp_distance"] < 0.5 * layerwise["one_rate_distance"]
+    assert abs(layerwise["l2sp_acc"] - layerwise["one_rate_acc"]) < layerwise["one_rate_std"]
+
+
+def test_03_head_only_is_the_worst(layerwise):
+    others = [layerwise[k] for k in ("one_rate_acc", "discriminative_acc", "gradual_acc", "l2sp_acc")]
+    assert layerwise["head_only_acc"] < min(others)

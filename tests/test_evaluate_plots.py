@@ -106,3 +106,25 @@ def test_new_figures_draw_what_they_are_given(tmp_path):
     fig = plots.lr_find(Recorder(), {"valley": 1e-4, "minimum": 3e-3}, chosen=2e-3)
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
         "valley: 1.0e-04", "minimum: 3.0e-03", "chosen: 2.0e-03"]
+    fig = plots.lr_find({"head only": Recorder(), "all layers": Recorder()})
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["head only", "all layers"]
+
+    rates = np.outer(np.linspace(1, 2, 6), [1e-4, 1e-3, 1e-2])
+    fig = plots.group_rates(rates, ["early", "late", "head"])
+    assert [line.get_ydata()[0] for line in fig.axes[0].lines] == pytest.approx([1e-4, 1e-3, 1e-2])
+    assert fig.axes[0].get_yscale() == "log"
+
+    fig = plots.body_distance({"one rate": [1, 2, 3], "L2-SP": [1, 1.5, 1.6]})
+    assert [list(line.get_ydata()) for line in fig.axes[0].lines] == [[1, 2, 3], [1, 1.5, 1.6]]
+
+
+def test_seed_table_gives_each_seed_mean_and_std_in_the_given_order():
+    rows = [{"method": m, "seed": s, "accuracy": a, "seconds": 2.0 + s}
+            for s, accs in enumerate([(0.5, 0.7), (0.6, 0.9)]) for m, a in zip(("b", "a"), accs)]
+    table = evaluate.seed_table(rows)
+    assert list(table.index) == ["b", "a"]
+    assert list(table.columns) == ["seed 0", "seed 1", "mean", "std", "wall time (mean)"]
+    assert table.loc["a", "mean"] == pytest.approx(0.8) and table.loc["a", "std"] == pytest.approx(0.141, abs=1e-3)
+    assert table.loc["b", "wall time (mean)"] == "2.5 s"
+    with pytest.raises(ValueError, match="No results"):
+        evaluate.seed_table([])

@@ -34,6 +34,7 @@ def test_the_optimizer_holds_geometric_rates_for_a_slice(dls):
     table = layerwise.group_table(learn, ["early", "late", "head"])
     np.testing.assert_allclose(table["lr"], layerwise.discriminative_lrs(1e-5, 1e-3, 3))
     assert table["trains"].all() and (table["parameters"] > 0).all()
+    assert list(table["layers"]) == ["early", "late", "head"]   # where the splitter cuts
 
 
 def test_our_one_cycle_rates_equal_what_fastai_recorded(dls):
@@ -79,3 +80,43 @@ def test_l2sp_keeps_the_body_closer_to_its_start(dls):
             learn.fit(2, 1e-2, cbs=callback)
         distances[alpha] = callback.distances[-1]
     assert 0 < distances[10.0] < distances[0.0]
+
+
+def test_ablation_trains_each_method_per_seed_and_records_what_it_did(dls):
+    settings = {"one rate": {"lr": 1e-3},
+                "discriminative": {"lr": slice(1e-5, 1e-3)},
+                "gradual": {"lr": slice(1e-5, 1e-3), "gradual": True},
+                "l2sp": {"lr": 1e-3, "alpha": 1.0},
+                "head only": {"lr": 1e-3, "head_only": True}}
+    rows = layerwise.ablation(lambda: _learner(dls), settings, epochs=3, seeds=[0, 1])
+    assert [(r["method"], r["seed"]) for r in rows] == [(m, s) for s in (0, 1) for m in settings]
+    by = {(r["method"], r["seed"]): r for r in rows}
+    steps = len(by["one rate", 0]["distances"])
+    assert steps > 0 and all(len(r["distances"]) == steps == len(r["rates"]) for r in rows)
+    rates = by["discriminative", 0]["rates"]   # at every step, each group's rate is its share of the head's
+    np.testing.assert_allclose(rates / rates[:, -1:], np.tile(np.array(layerwise.discriminative_lrs(1e-5, 1e-3, 3)) / 1e-3,
+                                                              (len(rates), 1)), rtol=1e-6)
+    stages = by["gradual", 0]["stages"]
+    assert [s["trainable_groups"] for s in stages] == [1, 2, 3]
+    frozen = np.isnan(by["gradual", 0]["rates"])   # one epoch per stage: frozen groups have no rate
+    steps_per_stage = steps // 3
+    assert frozen[:steps_per_stage].tolist() == [[True, True, False]] * steps_per_stage
+    assert not frozen[-steps_per_stage:].any()
+    # the penalty holds the body closer than the same run without it
+    assert by["l2sp", 0]["distances"][-1] < by["one rate", 0]["distances"][-1]
+    table = tl.evaluate.seed_table(rows)
+    assert list(table.index) == list(settings) and list(table.columns[:2]) == ["seed 0", "seed 1"]
+    assert (table["std"] >= 0).all()
+
+
+def test_ablation_rejects_unknown_settings_and_uneven_stages(dls):
+    with pytest.raises(ValueError, match="settings need 'lr'"):
+        layerwise.ablation(lambda: _learner(dls), {"x": {"rate": 1e-3}}, epochs=3, seeds=[0])
+    with pytest.raises(ValueError, match="multiple of 3"):
+        layerwise.ablation(lambda: _learner(dls), {"g": {"lr": 1e-3, "gradual": True}}, epochs=4, seeds=[0])
+
+
+def test_group_table_counts_a_frozen_group_as_frozen_although_its_batchnorm_trains(dls):
+    learn = _learner(dls)   # frozen, fastai's train_bn=True
+    assert any(p.requires_grad for p in learn.splitter(learn.model)[0])   # its BatchNorm layers
+    assert list(layerwise.group_table(learn)["trains"]) == [False, False, True]

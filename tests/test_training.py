@@ -66,3 +66,14 @@ def test_find_lr_suggests_a_rate_and_restores_the_weights(dls):
     assert all(1e-7 < lr < 10 for lr in suggestions.values())
     assert not _changed(before, learn)
     assert len(learn.recorder.lrs) > 5
+
+
+def test_validate_at_end_skips_all_but_the_last_validation(dls):
+    learn = tl.create_learner(dls, "small_cnn", pretrained=False)
+    learn.add_cb(training.ValidateAtEnd())
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(3, 1e-3)
+    valid_losses = [values[1] if len(values) > 1 else None for values in learn.recorder.values]
+    assert valid_losses[:2] == [None, None] and valid_losses[2] is not None
+    loss, accuracy = learn.validate()   # a validation on its own still runs
+    assert loss == pytest.approx(valid_losses[2]) and 0 <= accuracy <= 1

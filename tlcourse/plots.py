@@ -7,6 +7,7 @@ Introduced in notebook 00.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 
@@ -122,19 +123,52 @@ def lr_find(recorder, suggestions: dict | None = None, chosen: float | None = No
             skip_end: int = 5) -> plt.Figure:
     """The learning-rate finder's loss against learning rate (log scale), with fastai's
     suggestions and the rate you chose marked (notebook 02). fastai's own plot does not
-    return its figure."""
-    lrs, losses = recorder.lrs[:-skip_end], [float(l) for l in recorder.losses[:-skip_end]]
+    return its figure. Pass a dict of recorders, {label: recorder}, to compare finder runs
+    on one plot (notebook 03)."""
+    curves = recorder if isinstance(recorder, dict) else {None: recorder}
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(lrs, losses)
+    for label, rec in curves.items():
+        ax.plot(rec.lrs[:-skip_end], [float(l) for l in rec.losses[:-skip_end]], label=label)
     for (name, lr), style in zip((suggestions or {}).items(), (":", "-.", (0, (1, 3)))):
         ax.axvline(lr, color="tab:gray", linestyle=style, label=f"{name}: {lr:.1e}")
     if chosen is not None:
         ax.axvline(chosen, color="tab:orange", linestyle="--", label=f"chosen: {chosen:.1e}")
-    if suggestions or chosen is not None:
+    if suggestions or chosen is not None or len(curves) > 1:
         ax.legend()
     ax.set_xscale("log")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss (smoothed)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def group_rates(rates, group_names, title: str = "") -> plt.Figure:
+    """The learning rate of each layer group at every step (log scale): one-cycle, scaled per
+    group by discriminative rates (notebook 03). `rates` is steps x groups, as GroupRates records;
+    a group's line is missing where it did not train."""
+    rates = np.asarray(rates)
+    fig = _lines({name: rates[:, column] for column, name in enumerate(group_names)},
+                 "learning rate (log scale)", title)
+    fig.axes[0].set_yscale("log")
+    return fig
+
+
+def body_distance(curves: dict, title: str = "") -> plt.Figure:
+    """How far the body's weights moved from the pretrained ones, ||theta - theta_s||, after
+    every training step; one line per method (notebook 03)."""
+    return _lines(curves, "distance from the pretrained body", title)
+
+
+def _lines(curves: dict, ylabel: str, title: str) -> plt.Figure:
+    # One line per named series, counted in training steps from 1.
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, values in curves.items():
+        ax.plot(np.arange(1, len(values) + 1), values, label=name)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -14,6 +14,7 @@ import contextlib
 
 import fastai.callback.progress  # noqa: F401  (adds the progress bar and `Learner.no_bar`)
 import fastai.callback.schedule  # noqa: F401  (adds `fit_one_cycle`, `fine_tune`, `lr_find`)
+from fastai.callback.core import Callback, CancelValidException
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
 
@@ -73,16 +74,38 @@ def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs:
     return _result(learn, method, t.seconds)
 
 
-def find_lr(learn: Learner, num_it: int = 50, seed: int = 0) -> dict[str, float]:
+class ValidateAtEnd(Callback):
+    """Skip the validation pass after every epoch but the last (notebook 03).
+
+    An ablation compares only final accuracies, and on a small training set validating after
+    each epoch can cost as much as the training itself. `learn.validate()` is not affected:
+    only passes that follow a training epoch inside `fit` are skipped.
+    """
+    order = 75  # after the progress bar (60) has opened its validation bar, so it can close it
+
+    def after_train(self):
+        self._fitting = True
+
+    def before_validate(self):
+        if getattr(self, "_fitting", False) and self.epoch < self.n_epoch - 1:
+            raise CancelValidException()
+
+    def after_validate(self):
+        self._fitting = False
+
+
+def find_lr(learn: Learner, num_it: int = 50, seed: int = 0, start_lr: float = 1e-7,
+            end_lr: float = 10) -> dict[str, float]:
     """fastai's learning-rate finder: a short run with the rate growing exponentially,
     the weights restored afterwards (notebook 02).
 
     Returns fastai's two most used suggestions: "valley" (the middle of the longest
     stretch where the loss falls) and "minimum" (a tenth of the rate at the lowest loss).
-    The losses stay in `learn.recorder` for `plots.lr_find`.
+    The losses stay in `learn.recorder` for `plots.lr_find`. A higher `start_lr` spends
+    fewer iterations on rates too small to change anything.
     """
     from fastai.callback.schedule import minimum, valley
     set_seed(seed, reproducible=True)
     with _maybe_quiet(learn):
-        suggestions = learn.lr_find(num_it=num_it, show_plot=False, suggest_funcs=(valley, minimum))
+        suggestions = learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=False, suggest_funcs=(valley, minimum))
     return {name: float(value) for name, value in suggestions._asdict().items()}
