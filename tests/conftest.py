@@ -15,6 +15,20 @@ def make_folder(root, classes=("cat", "dog"), per_class=6, size=16):
     return root
 
 
+def tiny_dls(root, size=16, per_class=12):
+    """DataLoaders over a tiny two-class folder: 10 training and 2 validation images per class."""
+    import tlcourse as tl
+    folder = make_folder(root / "images", classes=("a", "b"), per_class=per_class, size=size)
+    return tl.get_dls(folder, size=size, valid_per_class=2, bs=4)
+
+
+def stand_in_learner(dls):
+    """A learner whose body stands in for a pretrained one: a small CNN's body, frozen, and a
+    new head, as `create_learner(..., body=...)` builds after a source task."""
+    import tlcourse as tl
+    return tl.create_learner(dls, "small_cnn", body=tl.create_learner(dls, "small_cnn", pretrained=False).model[0])
+
+
 @pytest.fixture
 def image_folder(tmp_path):
     return make_folder(tmp_path / "images")

@@ -4,18 +4,17 @@ import pytest
 import torch
 
 import tlcourse as tl
+from conftest import stand_in_learner, tiny_dls
 from tlcourse import layerwise
 
 
 @pytest.fixture(scope="module")
 def dls(tmp_path_factory):
-    from conftest import make_folder
-    folder = make_folder(tmp_path_factory.mktemp("img") / "images", classes=("a", "b"), per_class=12, size=16)
-    return tl.get_dls(folder, size=16, valid_per_class=2, bs=4)
+    return tiny_dls(tmp_path_factory.mktemp("img"), size=16)
 
 
 def _learner(dls):
-    return tl.create_learner(dls, "small_cnn", body=tl.create_learner(dls, "small_cnn", pretrained=False).model[0])
+    return stand_in_learner(dls)
 
 
 def test_discriminative_rates_are_geometric_between_lo_and_hi():

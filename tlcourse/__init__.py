@@ -6,12 +6,14 @@ The course's pipeline, one module per stage:
     data.py       models.py            training.py            evaluate.py     plots.py
                        |
                   features.py (frozen embeddings, cached; probes)
+                  shift.py    (domain shift and adaptation)
 
 - `runtime`  how everything runs: threads, device, progress bars, network timeouts
 - `data`     named datasets (offline ones ship in PyPI packages) and `get_dls`
 - `models`   named backbones (body, head, cut, splitter, stats) and `create_learner`
 - `training` the schedules the course teaches (train the head, train all layers, fine-tune, LR finder)
 - `layerwise` discriminative rates, gradual unfreezing, L2-SP, and an ablation over seeds
+- `shift`    domain shift: corrupted copies of a dataset, accuracy per domain, AdaBN, CORAL, DANN
 - `features` embeddings from any layer of a frozen body, cached on disk; linear and k-NN probes
 - `evaluate` metrics and comparison tables (pandas, no plotting)
 - `plots`    every figure the course shows; each function returns its Figure
@@ -26,7 +28,7 @@ import warnings
 # warning says nothing a learner can act on and would clutter every notebook.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*is deprecated", category=FutureWarning)
 
-from . import evaluate, features, layerwise, plots, runtime, training  # noqa: E402
+from . import evaluate, features, layerwise, plots, runtime, shift, training  # noqa: E402
 from .data import DATASETS, get_dls, list_datasets, load_items, load_photos, split_items  # noqa: E402
 from .models import BACKBONES, create_learner, list_backbones, predict_imagenet  # noqa: E402
 from .results import record  # noqa: E402
