@@ -119,3 +119,17 @@ def test_few_shot_learner_copies_the_source_model_onto_k_target_images_per_class
     assert any(type(t).__name__ == "Normalize" for t in few.dls.after_batch.fs)
     with pytest.raises(ValueError, match="at least 1"):
         shift.few_shot_learner(learn, target, k=0, valid_per_class=2, size=32)
+
+
+def test_severity_table_has_clean_and_every_corruption_and_severity(dls, tmp_path, monkeypatch):
+    from tlcourse import data, plots
+    monkeypatch.setattr(data, "CACHE", tmp_path)
+    learn = _learner(dls)
+    items = dls.items[dls.items["is_valid"]]
+    table = shift.severity_table(learn, items, corruptions=("contrast", "gaussian_noise"), severities=(1, 5))
+    assert list(zip(table["corruption"], table["severity"])) == [
+        ("contrast", 0), ("contrast", 1), ("contrast", 5),
+        ("gaussian_noise", 0), ("gaussian_noise", 1), ("gaussian_noise", 5)]
+    assert table["accuracy"].between(0, 1).all()
+    fig = plots.severity_curve(table)
+    assert [line.get_label() for line in fig.axes[0].lines] == ["contrast", "gaussian_noise"]

@@ -143,6 +143,23 @@ def lr_find(recorder, suggestions: dict | None = None, chosen: float | None = No
     return fig
 
 
+def severity_curve(table: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Accuracy against corruption severity (0 = clean), one line per corruption type, as in
+    ImageNet-C (notebook 04). `table` is `shift.severity_table(...)`."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for corruption, rows in table.groupby("corruption", sort=False):
+        ax.plot(rows["severity"], rows["accuracy"], marker="o", label=corruption)
+    ax.set_xticks(sorted(table["severity"].unique()))
+    ax.set_xlabel("severity (0 = clean)")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def group_rates(rates, group_names, title: str = "") -> plt.Figure:
     """The learning rate of each layer group at every step (log scale): one-cycle, scaled per
     group by discriminative rates (notebook 03). `rates` is steps x groups, as GroupRates records;
