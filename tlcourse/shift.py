@@ -107,8 +107,8 @@ def target_batches(dls, items: pd.DataFrame, bs: int | None = None):
     """Unlabelled batches of target images, shuffled, preprocessed like the source's validation
     images (same size, same normalisation, no augmentation): what AdaBN, CORAL and DANN read.
     Labels in `items` are ignored."""
-    return dls.test_dl(items, with_labels=False, shuffle=True, drop_last=len(items) >= (bs or dls.bs),
-                       bs=bs or dls.bs)
+    bs = bs or dls.bs
+    return dls.test_dl(items, with_labels=False, shuffle=True, drop_last=len(items) >= bs, bs=bs)
 
 
 def severity_table(learn, items: pd.DataFrame, corruptions=FAST_CORRUPTIONS, severities=(1, 2, 3, 4, 5),
@@ -249,11 +249,12 @@ class _TargetBatches(Callback):
     def _next_target(self):
         try:
             return next(self._target)
-        except (AttributeError, StopIteration):  # first batch, or the target data ran out
+        except StopIteration:  # the target data ran out before the source data: start it again
             self._target = iter(self.target_dl)
             return next(self._target)
 
     def before_fit(self):
+        self._target = iter(self.target_dl)
         self._hook = _feature_layer(self.learn.model).register_forward_hook(
             lambda module, inputs, output: setattr(self, "_features", inputs[0]))
 
