@@ -50,6 +50,38 @@ def test_split_keeps_validation_fixed_and_training_nested():
     assert set(other_seed["path"]) != set(small["path"])
 
 
+def test_split_works_on_a_filtered_table():
+    # A table filtered by hand keeps its original row labels; the split must not care.
+    items = tl.load_items("elpv")
+    poly = items[items["domain"] == "poly"]
+    split = tl.split_items(poly, n_per_class=5, valid_per_class=10, seed=0)
+    assert set(split["path"]) <= set(poly["path"])
+    assert split.groupby(["is_valid", "label"]).size().tolist() == [5, 5, 10, 10]
+
+
+def test_square_images_match_fastais_resize_and_are_read_once(tmp_path):
+    """The in-memory loader gives the pixels fastai's Resize gives, and reads each file once."""
+    import numpy as np
+    from fastai.vision.augment import Resize
+    from fastai.vision.core import PILImage
+    from PIL import Image
+    folder = make_folder(tmp_path / "img", per_class=2, size=28)
+    paths = sorted(str(p) for p in folder.rglob("*.png"))
+    images = data.SquareImages(32)
+    resize = Resize(32)
+    resize.split_idx = 1  # as for validation images
+    for path in paths:
+        mine = images({"path": path})
+        theirs = resize(PILImage.create(path), split_idx=1)
+        assert mine.size == (32, 32) and np.array_equal(np.asarray(mine), np.asarray(theirs))
+    assert len(images.images) == len(paths)
+    assert images({"path": paths[0]}) is images({"path": paths[0]})   # the kept copy, not a new read
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((20, 40, 3), np.uint8)).save(wide)
+    assert images({"path": str(wide)}).size == (32, 32)                # not square: centre crop, then resize
+    assert len(data.SquareImages(32, max_bytes=0)([{"path": paths[0]}][0]).getbands()) == 3
+
+
 def test_get_dls_from_a_folder(image_folder):
     dls = tl.get_dls(image_folder, size=12, valid_per_class=2, bs=4)
     x, y = dls.one_batch()
