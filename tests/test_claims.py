@@ -171,3 +171,73 @@ def test_03_l2sp_keeps_the_body_closer_at_no_cost_in_accuracy(layerwise):
 def test_03_head_only_is_the_worst(layerwise):
     others = [layerwise[k] for k in ("one_rate_acc", "discriminative_acc", "gradual_acc", "l2sp_acc")]
     assert layerwise["head_only_acc"] < min(others)
+
+
+# --------------------------------------------------------------------------- 04 domain shift
+
+@pytest.fixture(scope="module")
+def domain_shift():
+    return recorded(NOTEBOOKS / "04_domain_shift.ipynb")
+
+
+def test_04_tables_are_over_at_least_three_seeds(domain_shift):
+    assert domain_shift["seeds"] >= 3
+
+
+def test_04_both_shifts_cost_most_of_the_accuracy(domain_shift):
+    f = domain_shift
+    assert f["digits_source_acc"] > 0.85 and f["digits_source_acc"] - f["digits_source_only_acc"] > 0.5
+    # solar cells: at chance on a balanced held-out set (0.5), well below the source
+    assert abs(f["cells_source_only_acc"] - 0.5) < 0.05 and f["cells_source_acc"] - f["cells_source_only_acc"] > 0.25
+    for shift in ("digits", "cells"):
+        ceiling = f[f"{shift}_ceiling_acc"]
+        others = [v for k, v in f.items() if k.startswith(shift) and k.endswith("_acc")
+                  and k not in (f"{shift}_ceiling_acc", f"{shift}_source_acc")]
+        assert all(ceiling > v + 0.1 for v in others), shift   # the target-trained ceiling is above every method
+
+
+def test_04_adabn_recovers_most_without_labels_on_digits(domain_shift):
+    f = domain_shift
+    assert f["digits_adabn_min_gain"] > 0                       # better on every seed
+    assert f["digits_adabn_acc"] - f["digits_source_only_acc"] > f["digits_adabn_std"] + f["digits_source_only_std"]
+    assert f["digits_adabn_acc"] > max(f["digits_coral_acc"], f["digits_dann_acc"])
+
+
+def test_04_coral_and_dann_help_on_average_but_not_on_every_seed_for_digits(domain_shift):
+    f = domain_shift
+    for method in ("coral", "dann"):
+        assert f[f"digits_{method}_acc"] > f["digits_source_only_acc"]
+        assert f[f"digits_{method}_min_gain"] < 0
+
+
+def test_04_few_labels_beat_every_unsupervised_method_on_digits(domain_shift):
+    f = domain_shift
+    assert f["digits_k1_acc"] < f["digits_k5_acc"] < f["digits_k10_acc"]
+    assert f["digits_k1_acc"] >= f["digits_adabn_acc"] - 0.02          # ten labels ~ AdaBN
+    assert f["digits_k10_acc"] > max(f["digits_adabn_acc"], f["digits_coral_acc"], f["digits_dann_acc"]) + 0.1
+    assert f["digits_ceiling_acc"] - f["digits_k10_acc"] > 0.3
+
+
+def test_04_coral_does_best_without_labels_on_cells(domain_shift):
+    f = domain_shift
+    assert f["cells_coral_min_gain"] > 0
+    assert f["cells_coral_acc"] > max(f["cells_adabn_acc"], f["cells_dann_acc"])
+    assert f["cells_coral_acc"] - f["cells_source_only_acc"] > f["cells_coral_std"] + f["cells_source_only_std"]
+    assert min(f["cells_adabn_acc"], f["cells_dann_acc"]) > f["cells_source_only_acc"]
+    # the ranking of AdaBN differs between the two shifts
+    assert f["cells_adabn_acc"] < min(f["cells_coral_acc"], f["cells_dann_acc"])
+
+
+def test_04_only_adabn_makes_the_domains_overlap(domain_shift):
+    f = domain_shift
+    for method in ("source_only", "coral", "dann"):
+        assert f[f"separability_{method}"] > 0.98
+    assert f["separability_adabn"] < 0.9
+
+
+def test_04_corruptions_hurt_and_test_time_adabn_wins_much_back(domain_shift):
+    f = domain_shift
+    assert f["corrupted_clean_acc"] > 0.85
+    assert f["corrupted_mean_sev5_acc"] < f["corrupted_clean_acc"] - 0.5
+    assert f["corrupted_worst_sev5_acc"] <= 0.15                      # at chance for some corruption
+    assert f["corrupted_mean_sev5_adabn_acc"] - f["corrupted_mean_sev5_acc"] > 0.2

@@ -1,4 +1,5 @@
 """tlcourse.shift: corruptions, accuracy across domains, AdaBN, CORAL, gradient reversal, DANN."""
+import functools
 import os
 
 import numpy as np
@@ -126,10 +127,97 @@ def test_severity_table_has_clean_and_every_corruption_and_severity(dls, tmp_pat
     monkeypatch.setattr(data, "CACHE", tmp_path)
     learn = _learner(dls)
     items = dls.items[dls.items["is_valid"]]
-    table = shift.severity_table(learn, items, corruptions=("contrast", "gaussian_noise"), severities=(1, 5))
-    assert list(zip(table["corruption"], table["severity"])) == [
-        ("contrast", 0), ("contrast", 1), ("contrast", 5),
-        ("gaussian_noise", 0), ("gaussian_noise", 1), ("gaussian_noise", 5)]
+    table = shift.severity_table(learn, items, corruptions=("contrast", "gaussian_noise"), severities=(1, 5),
+                                 adapt=True)
+    expected = [("contrast", 0), ("contrast", 1), ("contrast", 5),
+                ("gaussian_noise", 0), ("gaussian_noise", 1), ("gaussian_noise", 5)]
+    for method in ("AdaBN", "source only"):
+        rows = table[table["method"] == method]
+        assert list(zip(rows["corruption"], rows["severity"])) == expected
     assert table["accuracy"].between(0, 1).all()
     fig = plots.severity_curve(table)
-    assert [line.get_label() for line in fig.axes[0].lines] == ["contrast", "gaussian_noise"]
+    assert [line.get_label() for line in fig.axes[0].lines] == [
+        "contrast (source only)", "gaussian_noise (source only)", "contrast (AdaBN)", "gaussian_noise (AdaBN)"]
+    assert [line.get_linestyle() for line in fig.axes[0].lines] == ["-", "-", "--", "--"]
+    # AdaBN inside the table leaves the model's own statistics as they were
+    before = [bn.running_mean.clone() for bn in shift._batchnorms(learn.model)]
+    shift.severity_table(learn, items, corruptions=("contrast",), severities=(3,), adapt=True)
+    assert all(torch.equal(a, bn.running_mean) for a, bn in zip(before, shift._batchnorms(learn.model)))
+
+
+# --------------------------------------------------------------------------- cached features
+
+def _feature_items(n=40, width=6, shift_by=0.0, seed=0):
+    """Two classes of Gaussian embeddings (class b offset on the first axis), half held out."""
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    labels = np.array(["a", "b"] * (n // 2))
+    x = rng.normal(size=(n, width)) + shift_by
+    x[labels == "b", 0] += 6.0
+    items = pd.DataFrame({"path": [f"x{i}" for i in range(n)], "label": labels, "is_valid": np.arange(n) >= n // 2})
+    return x.astype(np.float32), items
+
+
+def test_feature_learner_trains_a_head_on_embeddings_and_is_scored_per_domain():
+    x, items = _feature_items()
+    learn = shift.feature_learner(x, items, hidden=8, bs=8, seed=0)
+    assert isinstance(learn.model, shift.FeatureHead) and learn.dls.vocab == ["a", "b"]
+    training.train_from_scratch(learn, 20, 3e-2, seed=0)
+    valid = items["is_valid"].to_numpy()
+    table = shift.domain_accuracy(learn, {"here": shift.feature_batches(x[valid], items[valid], ["a", "b"])})
+    assert table.loc["here", "images"] == valid.sum() and table.loc["here", "accuracy"] > 0.8
+    row = shift.adaptation_row(learn, "m", 0, {"target": shift.feature_batches(x[valid], items[valid], ["a", "b"])}, 1.0)
+    assert row["accuracy"] == row["target accuracy"] == table.loc["here", "accuracy"]
+    copy = shift.feature_learner(x, items, vocab=["a", "b"], model=learn.model)
+    assert copy.model is not learn.model and all(torch.equal(a, b) for a, b in
+                                                  zip(copy.model.parameters(), learn.model.parameters()))
+
+
+def test_feature_batches_errors_are_clear():
+    x, items = _feature_items()
+    with pytest.raises(ValueError, match="match row for row"):
+        shift.feature_batches(x[:3], items, ["a", "b"])
+    with pytest.raises(ValueError, match="not among the classes"):
+        shift.feature_batches(x, items, ["a", "c"])
+    with pytest.raises(ValueError, match="at least one row"):
+        shift.feature_batches(np.zeros((0, 4)))
+    with pytest.raises(ValueError, match="is_valid"):
+        shift.feature_learner(x, items.drop(columns="is_valid"))
+    with pytest.raises(ValueError, match="'features' or 'outputs'"):
+        shift.CORAL([], 1.0, layer="logits")
+
+
+def test_alignment_and_adabn_work_on_a_feature_head():
+    x, items = _feature_items()
+    target_x, _ = _feature_items(shift_by=2.0, seed=1)
+    for method in (shift.CORAL, functools.partial(shift.CORAL, layer="outputs"), shift.DANN):
+        learn = shift.feature_learner(x, items, hidden=8, bs=8)
+        callback = method(shift.feature_batches(target_x, bs=8, shuffle=True), weight=1.0)
+        learn.add_cb(callback)
+        training.train_from_scratch(learn, 2, 1e-2)
+        assert len(callback.losses) == 2 * len(learn.dls.train) and np.isfinite(callback.losses).all()
+    head = learn.model[0]
+    mean = head.running_mean.clone()
+    with shift.adabn(learn, shift.feature_batches(target_x, bs=8)):
+        assert torch.allclose(head.running_mean, torch.as_tensor(target_x).mean(0), atol=1e-5)
+    assert torch.equal(head.running_mean, mean)
+
+
+def test_domain_separability_is_high_for_apart_domains_and_near_chance_for_alike_ones():
+    rng = np.random.default_rng(0)
+    alike = rng.normal(size=(400, 5))
+    apart = np.concatenate([rng.normal(size=(200, 5)), rng.normal(size=(200, 5)) + 4])
+    domains = np.array(["s"] * 200 + ["t"] * 200)
+    assert shift.domain_separability(apart, domains) > 0.95
+    assert shift.domain_separability(alike, domains) < 0.62
+    with pytest.raises(ValueError, match="two domains"):
+        shift.domain_separability(alike, np.array(["s"] * 400))
+
+
+def test_domain_features_are_the_input_of_the_last_linear_layer(dls):
+    learn = _learner(dls)
+    items = dls.items[dls.items["is_valid"]]
+    feats, names = shift.domain_features(learn, {"one": items, "two": items})
+    width = shift._feature_layer(learn.model).in_features
+    assert feats.shape == (2 * len(items), width) and list(names) == ["one"] * len(items) + ["two"] * len(items)
+    np.testing.assert_allclose(feats[: len(items)], feats[len(items):], rtol=1e-5)

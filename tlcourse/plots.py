@@ -144,17 +144,26 @@ def lr_find(recorder, suggestions: dict | None = None, chosen: float | None = No
 
 
 def severity_curve(table: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Accuracy against corruption severity (0 = clean), one line per corruption type, as in
-    ImageNet-C (notebook 04). `table` is `shift.severity_table(...)`."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for corruption, rows in table.groupby("corruption", sort=False):
-        ax.plot(rows["severity"], rows["accuracy"], marker="o", label=corruption)
+    """Accuracy against corruption severity (0 = clean), one colour per corruption type, as in
+    ImageNet-C (notebook 04); with a `method` column, one line style per method. `table` is
+    `shift.severity_table(...)`."""
+    methods = list(dict.fromkeys(table["method"])) if "method" in table else [None]
+    fig, ax = plt.subplots(figsize=(6 if methods == [None] else 8, 4))
+    styles = dict(zip(methods, ["-", "--", ":", "-."]))
+    colours = {}
+    for method in methods:
+        rows_of_method = table if method is None else table[table["method"] == method]
+        for corruption, rows in rows_of_method.groupby("corruption", sort=False):
+            colour = colours.setdefault(corruption, f"C{len(colours)}")
+            label = corruption if method is None else f"{corruption} ({method})"
+            ax.plot(rows["severity"], rows["accuracy"], marker="o", color=colour, linestyle=styles[method],
+                    label=label)
     ax.set_xticks(sorted(table["severity"].unique()))
     ax.set_xlabel("severity (0 = clean)")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1)
     ax.set_title(title)
-    ax.legend()
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # beside the axes, not over the lines
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

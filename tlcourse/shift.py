@@ -29,6 +29,7 @@ from PIL import Image
 from torch import nn
 
 from .data import _cached_images, dls_from_items, split_items
+from .runtime import device
 
 # Measured at 32x32 on two CPU cores, severity 3: every corruption takes 0.1-5 ms per image
 # except glass_blur (about 140 ms). One of each family: noise, blur, weather, digital.
@@ -84,23 +85,127 @@ def corrupt_items(items: pd.DataFrame, corruption: str, severity: int, size: int
     return items.assign(path=corrupted["path"].to_numpy())
 
 
+# --------------------------------------------------------------------------- cached features
+
+class FeatureHead(nn.Sequential):
+    """A small classifier on cached embeddings (notebook 01's frozen features): BatchNorm on
+    the input, one hidden layer, BatchNorm, then the output layer. The BatchNorm layers are
+    what AdaBN re-estimates, and the hidden layer's output is what CORAL and DANN align."""
+
+    def __init__(self, width: int, classes: int, hidden: int = 64):
+        super().__init__(nn.BatchNorm1d(width), nn.Linear(width, hidden), nn.ReLU(),
+                         nn.BatchNorm1d(hidden), nn.Linear(hidden, classes))
+
+
+def _labels_of(items: pd.DataFrame, vocab) -> torch.Tensor:
+    unknown = set(items["label"]) - set(vocab)
+    if unknown:
+        raise ValueError(f"Labels {sorted(unknown)} are not among the classes {list(vocab)}.")
+    return torch.tensor([list(vocab).index(label) for label in items["label"]])
+
+
+def feature_batches(embeddings: np.ndarray, items: pd.DataFrame | None = None, vocab=None,
+                    bs: int = 64, shuffle: bool = False):
+    """Batches of cached embeddings, labelled from `items` (one row per embedding, in order)
+    or unlabelled when `items` is None: what `feature_learner`, `domain_accuracy`, AdaBN,
+    CORAL and DANN read when the body is frozen and its features are cached."""
+    from fastai.data.load import DataLoader
+    x = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
+    if x.ndim != 2 or len(x) == 0:
+        raise ValueError(f"Need a (images, features) array with at least one row, got shape {tuple(x.shape)}.")
+    if items is None:
+        dataset = [(row,) for row in x]
+    else:
+        if len(items) != len(x):
+            raise ValueError(f"{len(x)} embeddings but {len(items)} items: they must match row for row.")
+        vocab = sorted(items["label"].unique()) if vocab is None else vocab
+        dataset = list(zip(x, _labels_of(items, vocab)))
+    dl = DataLoader(dataset, bs=bs, shuffle=shuffle, drop_last=shuffle and len(dataset) >= bs)
+    dl.vocab = list(vocab) if vocab is not None else None
+    return dl
+
+
+def feature_learner(embeddings: np.ndarray, items: pd.DataFrame, vocab=None, model: nn.Module | None = None,
+                    hidden: int = 64, bs: int = 64, seed: int = 0) -> Learner:
+    """A fastai Learner for a `FeatureHead` (or a copy of `model`) on cached embeddings.
+
+    `items` gives each embedding's label and `is_valid` (from `data.split_items`); `vocab`
+    fixes the class order (default: sorted labels), so a head trained on one domain can be
+    copied to another. Introduced in notebook 04.
+    """
+    from fastai.data.core import DataLoaders
+    from fastai.metrics import accuracy
+    from fastai.torch_core import set_seed
+    embeddings = np.asarray(embeddings)
+    if "is_valid" not in items:
+        raise ValueError("items needs an is_valid column: make the split with data.split_items.")
+    vocab = sorted(items["label"].unique()) if vocab is None else list(vocab)
+    valid = items["is_valid"].to_numpy(bool)
+    set_seed(seed, reproducible=True)
+    dls = DataLoaders(feature_batches(embeddings[~valid], items[~valid], vocab, bs, shuffle=True),
+                      feature_batches(embeddings[valid], items[valid], vocab, bs), device=device())
+    dls.vocab = vocab
+    head = FeatureHead(embeddings.shape[1], len(vocab), hidden) if model is None else copy.deepcopy(model)
+    return Learner(dls, head.to(device()), loss_func=nn.CrossEntropyLoss(), metrics=accuracy)
+
+
 # --------------------------------------------------------------------------- measuring
 
 def domain_accuracy(learn, domains: dict) -> pd.DataFrame:
-    """Accuracy of one learner on several domains: {"name": items with path and label}.
+    """Accuracy of one learner on several domains: {"name": items with path and label}, or
+    {"name": labelled batches} (e.g. `feature_batches` of cached embeddings).
 
     Labels must come from the learner's vocabulary (the same classes in every domain).
     """
     rows = []
     for name, items in domains.items():
-        unknown = set(items["label"]) - set(learn.dls.vocab)
-        if unknown:
-            raise ValueError(f"Domain {name!r} has labels the model never saw: {sorted(unknown)}.")
-        dl = learn.dls.test_dl(items, with_labels=True)
+        if isinstance(items, pd.DataFrame):
+            unknown = set(items["label"]) - set(learn.dls.vocab)
+            if unknown:
+                raise ValueError(f"Domain {name!r} has labels the model never saw: {sorted(unknown)}.")
+            dl = learn.dls.test_dl(items, with_labels=True)
+        else:
+            dl = items
         with learn.no_bar():
             _, accuracy = learn.validate(dl=dl)
-        rows.append({"domain": name, "images": len(items), "accuracy": float(accuracy)})
+        rows.append({"domain": name, "images": len(dl.dataset), "accuracy": float(accuracy)})
     return pd.DataFrame(rows).set_index("domain")
+
+
+def domain_features(learn, domains: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The features CORAL and DANN align (the input of the model's last Linear layer) for
+    every image of several domains, and each row's domain name: what a feature scatter and
+    `domain_separability` read. `domains` as for `domain_accuracy`."""
+    layer = _feature_layer(learn.model)
+    chunks, names = [], []
+    hook = layer.register_forward_hook(lambda module, inputs, output: chunks.append(inputs[0].detach().cpu()))
+    try:
+        for name, items in domains.items():
+            dl = learn.dls.test_dl(items, with_labels=True) if isinstance(items, pd.DataFrame) else items
+            before = len(chunks)
+            with learn.no_bar():
+                learn.get_preds(dl=dl)
+            names += [name] * sum(len(c) for c in chunks[before:])
+    finally:
+        hook.remove()
+    return torch.cat(chunks).numpy(), np.array(names)
+
+
+def domain_separability(features: np.ndarray, domains: np.ndarray, seed: int = 0) -> float:
+    """How well a linear classifier tells the domains apart from these features: accuracy on
+    a held-out half (0.5 for two balanced domains that look alike, 1.0 for ones that never
+    overlap). The idea behind Ben-David et al.'s proxy A-distance; DANN's domain classifier
+    is the same question asked during training. Introduced in notebook 04."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    if len(set(domains)) < 2:
+        raise ValueError("Need features from at least two domains.")
+    x_fit, x_test, d_fit, d_test = train_test_split(features, domains, test_size=0.5, random_state=seed,
+                                                    stratify=domains)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    return float(probe.fit(x_fit, d_fit).score(x_test, d_test))
 
 
 def target_batches(dls, items: pd.DataFrame, bs: int | None = None):
@@ -111,18 +216,45 @@ def target_batches(dls, items: pd.DataFrame, bs: int | None = None):
     return dls.test_dl(items, with_labels=False, shuffle=True, drop_last=len(items) >= bs, bs=bs)
 
 
+def adaptation_row(learn, method: str, seed: int, domains: dict, seconds: float, target: str = "target") -> dict:
+    """One result row for a comparison over seeds (`evaluate.seed_table`): `accuracy` is the
+    accuracy on the `target` domain; every domain's accuracy is kept too (notebook 04)."""
+    accuracy = domain_accuracy(learn, domains)["accuracy"]
+    if target not in accuracy:
+        raise ValueError(f"No domain named {target!r} among {list(accuracy.index)}.")
+    return {"method": method, "seed": seed, "accuracy": accuracy[target], "seconds": seconds,
+            **{f"{name} accuracy": value for name, value in accuracy.items()}}
+
+
 def severity_table(learn, items: pd.DataFrame, corruptions=FAST_CORRUPTIONS, severities=(1, 2, 3, 4, 5),
-                   size: int = 32, seed: int = 0) -> pd.DataFrame:
+                   size: int = 32, seed: int = 0, adapt: bool = False) -> pd.DataFrame:
     """Accuracy on corrupted copies of `items`, one row per corruption and severity, with
-    severity 0 the clean images: the table behind an ImageNet-C style severity curve."""
-    clean = float(domain_accuracy(learn, {"clean": items})["accuracy"].iloc[0])
-    rows = [{"corruption": c, "severity": 0, "accuracy": clean} for c in corruptions]
+    severity 0 the clean images: the table behind an ImageNet-C style severity curve.
+
+    With `adapt=True` each set is scored twice: as the model stands ("source only") and with
+    AdaBN's statistics measured on that set's own (unlabelled) images ("AdaBN"), the
+    test-time adaptation of Schneider et al. 2020.
+    """
+    def score(shifted):
+        accuracies = {"source only": float(domain_accuracy(learn, {"set": shifted})["accuracy"].iloc[0])}
+        if adapt:
+            with adabn(learn, target_batches(learn.dls, shifted)):
+                accuracies["AdaBN"] = float(domain_accuracy(learn, {"set": shifted})["accuracy"].iloc[0])
+        return accuracies
+
+    rows = []
+    clean = score(items)
     for corruption in corruptions:
+        rows += [{"corruption": corruption, "severity": 0, "method": m, "accuracy": a} for m, a in clean.items()]
         for severity in severities:
             shifted = corrupt_items(items, corruption, severity, size=size, seed=seed)
-            accuracy = float(domain_accuracy(learn, {"shifted": shifted})["accuracy"].iloc[0])
-            rows.append({"corruption": corruption, "severity": severity, "accuracy": accuracy})
-    return pd.DataFrame(rows).sort_values(["corruption", "severity"], kind="stable").reset_index(drop=True)
+            rows += [{"corruption": corruption, "severity": severity, "method": m, "accuracy": a}
+                     for m, a in score(shifted).items()]
+    table = pd.DataFrame(rows)
+    table["method"] = pd.Categorical(table["method"], ["source only", "AdaBN"])  # the baseline first
+    table = table.sort_values(["method", "corruption", "severity"], kind="stable").reset_index(drop=True)
+    table["method"] = table["method"].astype(str)
+    return table
 
 
 # --------------------------------------------------------------------------- AdaBN
@@ -271,7 +403,8 @@ class _TargetBatches(Callback):
         if self.training:
             n = self._n_source
             self.source_features, self.target_features = self._features[:n], self._features[n:]
-            self.learn.pred = self.learn.pred[:n]
+            self.source_outputs, self.target_outputs = self.learn.pred[:n], self.learn.pred[n:]
+            self.learn.pred = self.source_outputs
 
     def after_loss(self):
         if self.training:
@@ -284,10 +417,15 @@ class CORAL(_TargetBatches):
     """Deep CORAL as a fastai callback: adds weight * coral_loss(source, target features) to the
     training loss. The target batches are unlabelled. Introduced in notebook 04."""
 
-    def __init__(self, target_dl, weight: float = 1.0):
+    def __init__(self, target_dl, weight: float = 1.0, layer: str = "features"):
+        if layer not in ("features", "outputs"):
+            raise ValueError(f"layer must be 'features' or 'outputs', got {layer!r}.")
         super().__init__(target_dl, weight)
+        self.layer = layer
 
     def alignment_loss(self):
+        if self.layer == "outputs":
+            return coral_loss(self.source_outputs, self.target_outputs)
         return coral_loss(self.source_features, self.target_features)
 
 
