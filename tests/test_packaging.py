@@ -21,3 +21,14 @@ def test_environment_yml_pins_the_same_versions_as_pyproject():
 def test_public_api_is_explicit():
     for name in tlcourse.__all__:
         assert hasattr(tlcourse, name), name
+
+
+def test_no_notebook_cell_hides_a_figure_with_a_trailing_semicolon():
+    """nbval does not honour IPython's trailing ';': the returned Figure's repr shows next to
+    the inline figure and the cell's outputs no longer match. Bind it to a name instead."""
+    import nbformat
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and cell.source.strip():
+                last = cell.source.rstrip().splitlines()[-1]
+                assert not last.rstrip().endswith(";"), f"{path.name}: {last}"
