@@ -14,6 +14,7 @@ The course's pipeline, one module per stage:
 - `training` the schedules the course teaches (train the head, train all layers, fine-tune, LR finder)
 - `layerwise` discriminative rates, gradual unfreezing, L2-SP, and an ablation over seeds
 - `shift`    domain shift: corrupted copies of a dataset, accuracy per domain, AdaBN, CORAL, DANN
+- `text`     text transfer: a graded tweet corpus, a sentence encoder that loads offline, cached embeddings
 - `features` embeddings from any layer of a frozen body, cached on disk; linear and k-NN probes
 - `evaluate` metrics and comparison tables (pandas, no plotting)
 - `plots`    every figure the course shows; each function returns its Figure
@@ -28,7 +29,7 @@ import warnings
 # warning says nothing a learner can act on and would clutter every notebook.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*is deprecated", category=FutureWarning)
 
-from . import evaluate, features, layerwise, plots, runtime, shift, training  # noqa: E402
+from . import evaluate, features, layerwise, plots, runtime, shift, text, training  # noqa: E402
 from .data import DATASETS, get_dls, list_datasets, load_items, load_photos, split_items  # noqa: E402
 from .models import BACKBONES, create_learner, list_backbones, predict_imagenet  # noqa: E402
 from .results import record  # noqa: E402
