@@ -29,6 +29,7 @@ from PIL import Image
 from torch import nn
 
 from .data import _cached_images, dls_from_items, split_items
+from .features import linear_probe
 from .runtime import device
 
 # Measured at 32x32 on two CPU cores, severity 3: every corruption takes 0.1-5 ms per image
@@ -151,6 +152,17 @@ def feature_learner(embeddings: np.ndarray, items: pd.DataFrame, vocab=None, mod
 
 # --------------------------------------------------------------------------- measuring
 
+def _batches_of(learn, name: str, items):
+    """Labelled batches for one domain: a table of items goes through the learner's own
+    preprocessing (`test_dl`); batches made elsewhere (e.g. `feature_batches`) pass as given."""
+    if not isinstance(items, pd.DataFrame):
+        return items
+    unknown = set(items["label"]) - set(learn.dls.vocab)
+    if unknown:
+        raise ValueError(f"Domain {name!r} has labels the model never saw: {sorted(unknown)}.")
+    return learn.dls.test_dl(items, with_labels=True)
+
+
 def domain_accuracy(learn, domains: dict) -> pd.DataFrame:
     """Accuracy of one learner on several domains: {"name": items with path and label}, or
     {"name": labelled batches} (e.g. `feature_batches` of cached embeddings).
@@ -159,13 +171,7 @@ def domain_accuracy(learn, domains: dict) -> pd.DataFrame:
     """
     rows = []
     for name, items in domains.items():
-        if isinstance(items, pd.DataFrame):
-            unknown = set(items["label"]) - set(learn.dls.vocab)
-            if unknown:
-                raise ValueError(f"Domain {name!r} has labels the model never saw: {sorted(unknown)}.")
-            dl = learn.dls.test_dl(items, with_labels=True)
-        else:
-            dl = items
+        dl = _batches_of(learn, name, items)
         with learn.no_bar():
             _, accuracy = learn.validate(dl=dl)
         rows.append({"domain": name, "images": len(dl.dataset), "accuracy": float(accuracy)})
@@ -181,7 +187,7 @@ def domain_features(learn, domains: dict) -> tuple[np.ndarray, np.ndarray]:
     hook = layer.register_forward_hook(lambda module, inputs, output: chunks.append(inputs[0].detach().cpu()))
     try:
         for name, items in domains.items():
-            dl = learn.dls.test_dl(items, with_labels=True) if isinstance(items, pd.DataFrame) else items
+            dl = _batches_of(learn, name, items)
             before = len(chunks)
             with learn.no_bar():
                 learn.get_preds(dl=dl)
@@ -196,16 +202,13 @@ def domain_separability(features: np.ndarray, domains: np.ndarray, seed: int = 0
     a held-out half (0.5 for two balanced domains that look alike, 1.0 for ones that never
     overlap). The idea behind Ben-David et al.'s proxy A-distance; DANN's domain classifier
     is the same question asked during training. Introduced in notebook 04."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     if len(set(domains)) < 2:
         raise ValueError("Need features from at least two domains.")
-    x_fit, x_test, d_fit, d_test = train_test_split(features, domains, test_size=0.5, random_state=seed,
-                                                    stratify=domains)
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    return float(probe.fit(x_fit, d_fit).score(x_test, d_test))
+    # The same probe as notebook 01's, with the domain as the label and a stratified half held out.
+    _, held_out = train_test_split(np.arange(len(domains)), test_size=0.5, random_state=seed, stratify=domains)
+    table = pd.DataFrame({"label": domains, "is_valid": np.isin(np.arange(len(domains)), held_out)})
+    return linear_probe(features, table, method="domain probe")["accuracy"]
 
 
 def target_batches(dls, items: pd.DataFrame, bs: int | None = None):
