@@ -28,6 +28,14 @@ def test_data_efficiency_curve_draws_one_line_per_method():
     assert [line.get_label() for line in fig.axes[0].lines] == ["transfer", "from scratch"]
 
 
+def test_a_method_measured_at_some_sizes_only_is_drawn_where_measured():
+    rows = ROWS + [{"method": "fine-tuned", "n_per_class": 10, "accuracy": 0.9}]
+    fig = plots.data_efficiency_curve(evaluate.data_efficiency_table(rows), unit="tweets")
+    fine_tuned = [line for line in fig.axes[0].lines if line.get_label() == "fine-tuned"][0]
+    assert list(fine_tuned.get_xdata()) == [10]
+    assert "tweets per class" in fig.axes[0].get_xlabel()
+
+
 def test_top_k_figure_shows_every_photo():
     import pandas as pd
     from PIL import Image

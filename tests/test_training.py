@@ -63,7 +63,8 @@ def test_find_lr_suggests_a_rate_and_restores_the_weights(dls):
     before = _snapshot(learn)
     suggestions = training.find_lr(learn, num_it=12)
     assert set(suggestions) == {"valley", "minimum"}
-    assert all(1e-7 < lr < 10 for lr in suggestions.values())
+    # "minimum" is a tenth of the rate at the lowest loss, so it can be a tenth of start_lr (1e-7)
+    assert 1e-7 <= suggestions["valley"] < 10 and 1e-8 <= suggestions["minimum"] < 1
     assert not _changed(before, learn)
     assert len(learn.recorder.lrs) > 5
 
@@ -77,3 +78,17 @@ def test_validate_at_end_skips_all_but_the_last_validation(dls):
     assert valid_losses[:2] == [None, None] and valid_losses[2] is not None
     loss, accuracy = learn.validate()   # a validation on its own still runs
     assert loss == pytest.approx(valid_losses[2]) and 0 <= accuracy <= 1
+
+
+def test_skip_validation_leaves_one_pass_the_results(dls):
+    class CountValidations(tl.training.Callback):
+        count = 0
+
+        def before_batch(self):
+            CountValidations.count += not self.training
+    learn = tl.create_learner(dls, "small_cnn", pretrained=False)
+    learn.add_cbs([training.SkipValidation(), CountValidations()])
+    result = training.train_all(learn, 3, 1e-3)
+    assert CountValidations.count == len(dls.valid)   # the result's own pass, none inside fit
+    loss, accuracy = learn.validate()
+    assert result["accuracy"] == pytest.approx(accuracy) and result["valid_loss"] == pytest.approx(loss)

@@ -34,17 +34,20 @@ def top_k_predictions(photos: dict, predictions: pd.DataFrame, columns: int = 4)
     return fig
 
 
-def data_efficiency_curve(table: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Accuracy against labelled images per class, one line per method (notebook 00).
+def data_efficiency_curve(table: pd.DataFrame, title: str = "", unit: str = "images") -> plt.Figure:
+    """Accuracy against labelled examples per class, one line per method (notebook 00; notebook
+    05 draws it for tweets with `unit="tweets"`).
 
     `table` is `evaluate.data_efficiency_table(...)`; columns starting with "gain" are skipped.
+    A method missing at some sizes (NaN) is drawn where it was measured.
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     for method in [c for c in table.columns if not c.startswith("gain")]:
-        ax.plot(table.index, table[method], marker="o", label=method)
+        measured = table[method].dropna()
+        ax.plot(measured.index, measured, marker="o", label=method)
     ax.set_xscale("log")
     ax.set_xticks(table.index, [str(n) for n in table.index])
-    ax.set_xlabel("labelled training images per class (log scale)")
+    ax.set_xlabel(f"labelled training {unit} per class (log scale)")
     ax.set_ylabel("validation accuracy")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)

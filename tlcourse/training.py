@@ -94,6 +94,26 @@ class ValidateAtEnd(Callback):
         self._fitting = False
 
 
+class SkipValidation(Callback):
+    """Skip every validation pass inside `fit` (notebook 05).
+
+    The `training` functions score the trained model once when fit ends, so a run that
+    needs only the final accuracy validates once instead of twice. (`ValidateAtEnd` keeps
+    the last epoch's pass for the progress display; the notebooks that use it were recorded
+    that way.)
+    """
+
+    def before_validate(self):
+        if getattr(self, "training_epoch_done", False):
+            raise CancelValidException()
+
+    def after_train(self):
+        self.training_epoch_done = True
+
+    def after_validate(self):
+        self.training_epoch_done = False
+
+
 def find_lr(learn: Learner, num_it: int = 50, seed: int = 0, start_lr: float = 1e-7,
             end_lr: float = 10) -> dict[str, float]:
     """fastai's learning-rate finder: a short run with the rate growing exponentially,
