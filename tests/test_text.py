@@ -69,3 +69,68 @@ def test_a_linear_probe_on_embeddings_beats_chance(tmp_path, monkeypatch):
 def test_bad_input_gets_a_clear_error(bad, message):
     with pytest.raises(ValueError, match=message):
         text.embed_texts(bad, "bad")
+
+
+def test_topics_come_from_the_keyword_rules():
+    topics = text.topic_of(["@united my bag is lost", "Brady and the #DeflateGate balls",
+                            "new iPhone today", "see you at #Coachella2015", "a driverless car",
+                            "out of Claritin again", "nice weather"])
+    assert list(topics) == ["airlines", "deflategate", "apple", "coachella", "self-driving cars",
+                            "allergy medicine", "other"]
+    # the first rule wins when two match
+    assert text.topic_of(["@united flew me to Coachella"])[0] == "airlines"
+
+
+TINY = pd.DataFrame({"text": ["I love it", "this is awful, truly the worst day", "it is a phone",
+                              "great!", "bad", "ok then"],
+                     "label": ["positive", "negative", "neutral", "positive", "negative", "neutral"],
+                     "is_valid": [False, False, False, True, True, True]})
+
+
+def test_batches_are_padded_to_their_longest_text():
+    batches = text.text_batches(TINY, text.CLASSES, bs=3)
+    ids, mask, labels = next(iter(batches))
+    longest = max(len(text.load_encoder().tokenizer(t)["input_ids"]) for t in TINY.text[:3])
+    assert ids.shape == mask.shape == (3, longest)
+    assert mask.sum(1).tolist() == [len(text.load_encoder().tokenizer(t)["input_ids"]) for t in TINY.text[:3]]
+    assert labels.tolist() == [2, 0, 1]                     # indices into CLASSES
+    cut = next(iter(text.text_batches(TINY, text.CLASSES, max_length=4, bs=3)))[0]
+    assert cut.shape[1] == 4
+    with pytest.raises(ValueError, match="not among the classes"):
+        text.text_batches(TINY, ["negative", "positive"])
+
+
+def test_the_classifier_starts_from_the_encoders_own_sentence_vectors():
+    import torch
+    model = text.SentenceClassifier(3).eval()
+    ids, mask, _ = next(iter(text.text_batches(TINY, text.CLASSES, bs=6)))
+    with torch.no_grad():
+        tokens = model.body(input_ids=ids, attention_mask=mask).last_hidden_state
+        pooled = (tokens * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+    reference = text.load_encoder().encode(list(TINY.text), convert_to_tensor=True, normalize_embeddings=False)
+    # sentence-transformers' own Pooling module (mean over real tokens), then its Normalize layer
+    assert torch.allclose(torch.nn.functional.normalize(pooled, dim=1), reference.cpu(), atol=1e-5)
+    assert model.body is not text.load_encoder()[0].auto_model      # a copy: the encoder stays as it was
+
+
+def test_a_text_learner_has_a_group_per_layer_and_fine_tunes_with_slice_rates():
+    from tlcourse import training
+    learn = text.text_learner(text.text_dls(TINY, bs=3), seed=0)
+    assert len(learn.splitter(learn.model)) == len(text.LAYER_GROUPS) == 8
+    assert learn.dls.vocab == list(text.CLASSES)
+    before = learn.model.body.encoder.layer[0].output.dense.weight.detach().clone()
+    result = training.train_all(learn, 1, slice(1e-5, 1e-3))
+    rates = [group["lr"] for group in learn.opt.hypers]
+    assert rates == sorted(rates) and rates[0] < rates[-1]           # the embeddings slowest, the head fastest
+    assert not torch_equal(before, learn.model.body.encoder.layer[0].output.dense.weight)   # the body trained
+    assert 0 <= result["accuracy"] <= 1
+
+
+def torch_equal(a, b):
+    import torch
+    return torch.equal(a, b.detach())
+
+
+def test_text_tables_need_a_split():
+    with pytest.raises(ValueError, match="is_valid"):
+        text.text_dls(TINY.drop(columns="is_valid"))

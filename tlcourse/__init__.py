@@ -14,7 +14,8 @@ The course's pipeline, one module per stage:
 - `training` the schedules the course teaches (train the head, train all layers, fine-tune, LR finder)
 - `layerwise` discriminative rates, gradual unfreezing, L2-SP, and an ablation over seeds
 - `shift`    domain shift: corrupted copies of a dataset, accuracy per domain, AdaBN, CORAL, DANN
-- `text`     text transfer: a graded tweet corpus, a sentence encoder that loads offline, cached embeddings
+- `text`     text transfer: a graded tweet corpus and its topics, a sentence encoder that loads offline,
+             cached embeddings, and the encoder as a fastai Learner to fine-tune
 - `features` embeddings from any layer of a frozen body, cached on disk; linear and k-NN probes
 - `evaluate` metrics and comparison tables (pandas, no plotting)
 - `plots`    every figure the course shows; each function returns its Figure

