@@ -241,3 +241,55 @@ def test_04_corruptions_hurt_and_test_time_adabn_wins_much_back(domain_shift):
     assert f["corrupted_mean_sev5_acc"] < f["corrupted_clean_acc"] - 0.5
     assert f["corrupted_worst_sev5_acc"] <= 0.15                      # at chance for some corruption
     assert f["corrupted_mean_sev5_adabn_acc"] - f["corrupted_mean_sev5_acc"] > 0.2
+
+
+@pytest.fixture(scope="module")
+def text_transfer():
+    return recorded(NOTEBOOKS / "05_text_transfer.ipynb")
+
+
+def probe_gain(f, n):
+    return f[f"probe_{n}_acc"] - f[f"tfidf_{n}_acc"]
+
+
+def test_05_transfer_wins_when_labels_are_few(text_transfer):
+    # "With 8 labelled tweets per class ... TF-IDF 0.429, the probe 0.524, fine-tuned 0.576"
+    f = text_transfer
+    for n in (8, 32):
+        assert f[f"tfidf_{n}_acc"] < f[f"probe_{n}_acc"] < f[f"fine_tuned_{n}_acc"]
+    assert probe_gain(f, 8) > 2 * f["standard_error"]
+
+
+def test_05_the_probes_lead_shrinks_then_goes(text_transfer):
+    # "+0.096 at 8, +0.060 at 32, +0.009 at 128 and -0.020 at 512, where TF-IDF was ahead"
+    f = text_transfer
+    assert probe_gain(f, 8) > probe_gain(f, 32) > probe_gain(f, 128) > probe_gain(f, 512)
+    assert probe_gain(f, 512) < 0
+
+
+def test_05_fine_tuning_beats_the_probe_and_beats_4x_the_labels(text_transfer):
+    # "beat the probe at every size it ran ... with 128 per class it beat both trained on 512"
+    f = text_transfer
+    fine_tuned = [n for n in (8, 32, 128, 512) if f"fine_tuned_{n}_acc" in f]
+    assert fine_tuned == [8, 32, 128]
+    assert all(f[f"fine_tuned_{n}_acc"] > f[f"probe_{n}_acc"] + 0.04 for n in fine_tuned)
+    assert f["fine_tuned_128_acc"] > max(f["tfidf_512_acc"], f["probe_512_acc"])
+    assert f["fine_tuned_32_seconds"] > 100 * max(f["probe_32_seconds"], 0.01)   # "far more" time
+
+
+def test_05_one_run_does_not_tell_the_two_schedules_apart(text_transfer):
+    # "a difference of 0.018, less than twice the standard error"
+    f = text_transfer
+    assert abs(f["fine_tuned_32_acc"] - f["fine_tuned_one_rate_32_acc"]) < 2 * f["standard_error"]
+
+
+def test_05_the_topic_shift_costs_every_approach(text_transfer):
+    # "every approach lost 15 to 22 points ... trained on the other subjects, 0.573 and 0.607 there"
+    f = text_transfer
+    for method in ("tfidf", "probe", "fine_tuned"):
+        assert 0.14 < f[f"shift_{method}_source_acc"] - f[f"shift_{method}_target_acc"] < 0.23
+    for method in ("tfidf", "probe"):
+        assert f[f"shift_{method}_target_trained_acc"] - f[f"shift_{method}_target_acc"] > 0.1
+    # "the pretrained approaches kept about 9 points more than TF-IDF on the new subjects"
+    for method in ("probe", "fine_tuned"):
+        assert f[f"shift_{method}_target_acc"] - f["shift_tfidf_target_acc"] > 0.07
