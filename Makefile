@@ -50,7 +50,8 @@ test: test-unit test-notebooks  ## unit tests, then papermill + nbval on every n
 test-unit: $(STAMP)  ## fast tests of the library and of the notebooks' recorded claims
 	$(BIN)/python -m pytest -q
 
-test-notebooks: run  ## papermill (make run), then nbval against the committed outputs
+test-notebooks: run  ## papermill (make run): figures as committed? then nbval against the committed outputs
+	$(BIN)/python -m tlcourse.run --compare $(OUT) $(NOTEBOOKS)
 	$(NOBAR) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 600 $(NOTEBOOKS)
 

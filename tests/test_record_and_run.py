@@ -60,3 +60,21 @@ def test_papermill_runs_a_notebook_and_collects_its_record(tmp_path):
     table = run.collect(tmp_path / "out").set_index("figure")["value"]
     assert table["mode_seen"] == "full"           # the parameter reached the notebook
     assert table["wall_seconds"] > 0
+
+
+def test_compare_finds_figures_that_a_second_run_did_not_reproduce(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    _executed(tmp_path / "00_a.ipynb", {"acc": 0.91234, "fit_seconds": 10.0, "top1": "espresso"}, 12.0)
+    _executed(tmp_path / "runs" / "00_a.ipynb", {"acc": 0.91231, "fit_seconds": 14.0, "top1": "espresso"}, 15.0)
+    _executed(tmp_path / "01_b.ipynb", {"acc": 0.5, "gone": 1}, 12.0)
+    _executed(tmp_path / "runs" / "01_b.ipynb", {"acc": 0.6}, 12.0)
+    assert rec.differences(tmp_path / "00_a.ipynb", tmp_path / "runs" / "00_a.ipynb") == []   # same printed digits
+    assert rec.differences(tmp_path / "01_b.ipynb", tmp_path / "runs" / "01_b.ipynb") == [
+        "acc: 0.5000 committed, 0.6000 now", "gone: recorded only in the committed run"]
+    notebooks = [str(tmp_path / "00_a.ipynb"), str(tmp_path / "01_b.ipynb")]
+    assert run.main(["--compare", str(tmp_path / "runs"), *notebooks]) == 1
+    printed = capsys.readouterr().out
+    assert "00_a: reproduced" in printed and "01_b: DIFFERS" in printed
+    assert run.main(["--compare", str(tmp_path / "runs"), notebooks[0]]) == 0
+    with pytest.raises(FileNotFoundError, match="run the notebooks first"):
+        run.compare([tmp_path / "02_missing.ipynb"], tmp_path / "runs")

@@ -53,3 +53,26 @@ def recorded(notebook) -> dict:
         for output in cell.get("outputs", []):
             figures.update(output.get("metadata", {}).get(METADATA_KEY, {}))
     return figures
+
+
+def _varies(name: str) -> bool:
+    # Durations and speeds differ from run to run; the printed figures nbval masks too.
+    return name.endswith(("_seconds", "_per_second"))
+
+
+def differences(committed, executed) -> list[str]:
+    """Recorded figures that differ between two runs of one notebook, compared as `record`
+    prints them (4 decimals; durations and speeds are left out). Empty when the second run
+    reproduced the first: the check behind `python -m tlcourse.run --compare`."""
+    before, after = recorded(committed), recorded(executed)
+    found = []
+    for name in sorted(set(before) | set(after)):
+        if _varies(name):
+            continue
+        if name not in after or name not in before:
+            found.append(f"{name}: recorded only in the {'committed' if name in before else 'new'} run")
+            continue
+        old, new = _show(name, before[name]), _show(name, after[name])
+        if old != new:
+            found.append(f"{name}: {old} committed, {new} now")
+    return found

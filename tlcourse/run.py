@@ -3,6 +3,7 @@
     python -m tlcourse.run --out runs/offline notebooks/*.ipynb   # execute, then collect
     python -m tlcourse.run --inplace notebooks/00_concepts.ipynb  # regenerate committed outputs
     python -m tlcourse.run --collect runs/offline                 # only rebuild results.csv
+    python -m tlcourse.run --compare runs/offline notebooks/*.ipynb  # did a run reproduce them?
 
 Notebooks run one after another, never side by side: on two cores, two torch
 processes stall each other. Progress bars are switched off (TLCOURSE_PROGRESS=0)
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .results import recorded
+from .results import differences, recorded
 from .runtime import THREADS, format_seconds
 
 MODES = ("offline", "full")
@@ -63,6 +64,20 @@ def collect(folder: Path) -> pd.DataFrame:
     return table
 
 
+def compare(notebooks, folder: Path) -> int:
+    """Check that the runs in `folder` reproduced the committed notebooks' recorded figures to
+    the printed digit; prints what differs. Returns the number of notebooks that differ."""
+    failed = 0
+    for notebook in notebooks:
+        executed = Path(folder) / Path(notebook).name
+        if not executed.exists():
+            raise FileNotFoundError(f"{executed} does not exist: run the notebooks first (make run).")
+        found = differences(notebook, executed)
+        failed += bool(found)
+        print(f"{Path(notebook).stem}: " + ("reproduced" if not found else "DIFFERS\n  " + "\n  ".join(found)))
+    return failed
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=Path)
@@ -71,7 +86,12 @@ def main(argv=None) -> int:
     parser.add_argument("--inplace", action="store_true", help="overwrite the notebooks themselves")
     parser.add_argument("--collect", type=Path, help="only gather results.csv from this folder")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    parser.add_argument("--compare", type=Path, metavar="FOLDER",
+                        help="check the runs in FOLDER reproduced the given notebooks' recorded figures")
     args = parser.parse_args(argv)
+
+    if args.compare:
+        return 1 if compare(args.notebooks, args.compare) else 0
 
     if args.collect:
         print(collect(args.collect).to_string(index=False))
