@@ -42,6 +42,18 @@ def test_second_call_reads_the_cache_without_a_forward_pass(cache, items, count_
     assert first["stage3"].shape == (len(items), 40) and first["head_conv"].shape == (len(items), 1280)
 
 
+def test_a_cache_miss_leaves_the_random_stream_as_a_hit_does(cache, items, count_passes):
+    # Notebook 01 builds a head after extracting: with an empty cache (a learner's first run) it
+    # must start from the same random numbers as with a full one (the committed run).
+    torch.manual_seed(0)
+    features.extract_features(items, "toy", layers="head_conv", size=32)   # computed
+    after_miss = torch.rand(3)
+    torch.manual_seed(0)
+    features.extract_features(items, "toy", layers="head_conv", size=32)   # read from the cache
+    after_hit = torch.rand(3)
+    assert count_passes == [["head_conv"]] and torch.equal(after_miss, after_hit)
+
+
 def test_only_missing_layers_are_computed(cache, items, count_passes):
     features.extract_features(items, "toy", layers="head_conv", size=32)
     features.extract_features(items, "toy", layers=("stem", "head_conv"), size=32)

@@ -133,7 +133,11 @@ def extract_features(items: pd.DataFrame, name: str, backbone: str = "efficientn
     found = {layer: _read(_cache_path(name, backbone, layer, size, key)) for layer in layers}
     missing = [layer for layer, array in found.items() if array is None]
     if missing:
-        computed = forward_features(load_body(backbone), paths, missing, size, get_backbone(backbone).stats, bs)
+        # Building the body draws from torch's random generator (its layers are initialised before
+        # the weights are loaded); fork it, so that what follows (a new head, say) gets the same
+        # random numbers whether the features came from the cache or not.
+        with torch.random.fork_rng(devices=[]):
+            computed = forward_features(load_body(backbone), paths, missing, size, get_backbone(backbone).stats, bs)
         for layer, array in computed.items():
             _write(_cache_path(name, backbone, layer, size, key), array)
             found[layer] = array
