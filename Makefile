@@ -18,7 +18,7 @@ LIBRARY := $(wildcard tlcourse/*.py)
 export TLCOURSE_THREADS ?= 2
 NOBAR := TLCOURSE_PROGRESS=0
 
-.PHONY: help install run notebooks test test-unit test-notebooks benchmark lab clean
+.PHONY: help install run notebooks test test-unit test-notebooks guide benchmark lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ test-notebooks: run  ## papermill (make run): figures as committed? then nbval a
 	$(BIN)/python -m tlcourse.run --compare $(OUT) $(NOTEBOOKS)
 	$(NOBAR) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 600 $(NOTEBOOKS)
+
+guide: run  ## the instructor guide's timing table from this machine's make run (kept in docs/timings.csv)
+	cp $(OUT)/results.csv docs/timings.csv
+	$(BIN)/python -m tlcourse.guide docs/timings.csv docs/instructor_guide.md
 
 benchmark: $(STAMP)  ## the README's benchmarks: ELPV's published protocol (~30 min), then throughput (~3 min)
 	$(BIN)/python benchmarks/elpv_deitsch.py
