@@ -10,6 +10,9 @@ MODE ?= offline
 OUT := runs/$(MODE)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%,$(OUT)/%,$(NOTEBOOKS))
+# Worked solutions to each notebook's exercises: executed and tested like the notebooks.
+SOLUTIONS := $(sort $(wildcard solutions/[0-9][0-9]_*.ipynb))
+SOLVED := $(patsubst solutions/%,$(OUT)/solutions/%,$(SOLUTIONS))
 LIBRARY := $(wildcard tlcourse/*.py)
 
 # One thread policy for notebooks and tests alike (stored outputs reproduce only
@@ -18,7 +21,7 @@ LIBRARY := $(wildcard tlcourse/*.py)
 export TLCOURSE_THREADS ?= 2
 NOBAR := TLCOURSE_PROGRESS=0
 
-.PHONY: help install run notebooks test test-unit test-notebooks guide benchmark lab clean
+.PHONY: help install run notebooks test test-unit test-notebooks test-browser browser guide benchmark lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -32,7 +35,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]' 2> >(grep -v "is ignored: it is neither" >&2)
 	touch $@
 
-run: $(OUT)/results.csv  ## execute every notebook with papermill (MODE=offline) and write runs/MODE/results.csv
+run: $(OUT)/results.csv $(SOLVED)  ## execute every notebook, then the solutions, with papermill (MODE=offline); writes runs/MODE/results.csv
 
 $(OUT)/results.csv: $(EXECUTED)
 	$(BIN)/python -m tlcourse.run --collect $(OUT)
@@ -42,10 +45,14 @@ $(OUT)/results.csv: $(EXECUTED)
 $(OUT)/%.ipynb: notebooks/%.ipynb $(LIBRARY) $(STAMP)
 	$(NOBAR) $(BIN)/python -m tlcourse.run --mode $(MODE) --out $(OUT) $<
 
-notebooks: $(STAMP)  ## regenerate the committed notebook outputs (offline papermill run, in place)
-	$(NOBAR) $(BIN)/python -m tlcourse.run --inplace $(NOTEBOOKS)
+# Solutions read the caches the notebooks fill, so they run after them.
+$(OUT)/solutions/%.ipynb: solutions/%.ipynb $(LIBRARY) $(STAMP) | $(OUT)/results.csv
+	$(NOBAR) $(BIN)/python -m tlcourse.run --mode $(MODE) --out $(OUT)/solutions $<
 
-test: test-unit test-notebooks  ## unit tests, then papermill + nbval on every notebook
+notebooks: $(STAMP)  ## regenerate the committed notebook and solution outputs (offline papermill run, in place)
+	$(NOBAR) $(BIN)/python -m tlcourse.run --inplace $(NOTEBOOKS) $(SOLUTIONS)
+
+test: test-unit test-notebooks test-browser  ## unit tests, papermill + nbval on every notebook, then the browser test
 
 test-unit: $(STAMP)  ## fast tests of the library and of the notebooks' recorded claims
 	$(BIN)/python -m pytest -q
@@ -53,7 +60,21 @@ test-unit: $(STAMP)  ## fast tests of the library and of the notebooks' recorded
 test-notebooks: run  ## papermill (make run): figures as committed? then nbval against the committed outputs
 	$(BIN)/python -m tlcourse.run --compare $(OUT) $(NOTEBOOKS)
 	$(NOBAR) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
-		--nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 600 $(NOTEBOOKS)
+		--nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 600 $(NOTEBOOKS) $(SOLUTIONS)
+
+test-browser: $(STAMP) browser  ## a learner's path: JupyterLab in headless Chromium runs notebook 00 (screenshot in runs/browser/)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m browser tests/test_browser.py
+
+# Debian's Chromium and ChromeDriver (a test tool's own browser download cannot work offline).
+# Where apt cannot run, the browser test is skipped and says why.
+browser:  ## install Debian's chromium and chromium-driver for the browser test (apt, as root or with sudo)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO=sudo; else \
+		echo "make browser: neither root nor sudo: Chromium not installed, the browser test will skip"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "make browser: no apt-get: the browser test will skip"; exit 0; fi; \
+	echo "make browser: installing Debian's chromium and chromium-driver"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver \
+		>/dev/null || echo "make browser: apt-get failed: the browser test will skip"
 
 guide: run  ## the instructor guide's timing table from this machine's make run (kept in docs/timings.csv)
 	cp $(OUT)/results.csv docs/timings.csv
@@ -63,8 +84,12 @@ benchmark: $(STAMP)  ## the README's benchmarks: ELPV's published protocol (~30 
 	$(BIN)/python benchmarks/elpv_deitsch.py
 	$(BIN)/python benchmarks/throughput.py
 
+# From the repository root, so notebooks/ and solutions/ link to each other. The environment's
+# own `python3` kernel wins over one a learner may have in their home folder (tests/test_lab.py).
+# Jupyter refuses to run as root (a container's usual user) unless told. LAB_ARGS: more options.
 lab: $(STAMP)  ## open JupyterLab on the course with its kernel
-	$(BIN)/jupyter lab notebooks
+	JUPYTER_PREFER_ENV_PATH=$${JUPYTER_PREFER_ENV_PATH:-1} \
+		$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 clean:  ## remove executed copies (keeps .venv and the dataset cache)
 	rm -rf runs

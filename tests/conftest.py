@@ -50,3 +50,51 @@ def silent_server():
 def short_timeout(monkeypatch):
     from tlcourse import runtime
     monkeypatch.setattr(runtime, "NETWORK_TIMEOUT", 1.0)
+
+
+class JupyterLab:
+    """`make lab` itself (the environment's own `jupyter lab`), headless on a free localhost port
+    with a token and the given root folder; `api(path)` calls its REST API. A context manager."""
+
+    def __init__(self, root, env, log):
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.token, self.root, self.env, self.log = "course-test", root, env, log
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        import subprocess
+        import sys
+        import time
+        from pathlib import Path
+        repository = Path(__file__).resolve().parents[1]
+        options = (f"--no-browser --port={self.port} --ServerApp.ip=127.0.0.1 "
+                   f"--IdentityProvider.token={self.token} --ServerApp.root_dir={self.root}")
+        self.server = subprocess.Popen(
+            ["make", "-s", "-C", str(repository), "lab", f"LAB_ARGS={options}"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=open(self.log, "w"), start_new_session=True)
+        for _ in range(120):   # it starts in a few seconds
+            try:
+                self.api("kernelspecs")
+                return self
+            except OSError:
+                time.sleep(0.5)
+        self.__exit__()
+        pytest.fail("JupyterLab did not answer: " + open(self.log).read()[-2000:])
+
+    def __exit__(self, *exc):
+        import os
+        import signal
+        os.killpg(self.server.pid, signal.SIGTERM)   # make and the server it started
+        self.server.wait(timeout=30)
+
+    def api(self, path, body=None, method=None):
+        import json
+        import urllib.request
+        request = urllib.request.Request(f"{self.url}/api/{path}", method=method,
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")

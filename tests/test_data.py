@@ -1,6 +1,7 @@
 """tlcourse.data: the named datasets are what they claim, and bad input gets a clear error."""
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -150,3 +151,19 @@ def test_dataset_table_lists_every_dataset():
     table = tl.list_datasets()
     assert isinstance(table, pd.DataFrame)
     assert set(table.index) == set(tl.DATASETS)
+
+
+def test_label_indices_keep_the_class_order_and_refuse_unknown_labels():
+    items = pd.DataFrame({"label": ["b", "a", "b"]})
+    assert data.label_indices(items, ["b", "a"]) == [0, 1, 0]
+    with pytest.raises(ValueError, match=r"\['b'\] are not among the classes \['a'\]"):
+        data.label_indices(items, ["a"])
+
+
+def test_a_table_without_a_split_gets_one_message_everywhere():
+    items = pd.DataFrame({"label": ["a", "b"], "text": ["x", "y"]})
+    for call in (lambda: tl.features.linear_probe(np.zeros((2, 3)), items),
+                 lambda: tl.text.text_dls(items),
+                 lambda: tl.shift.feature_learner(np.zeros((2, 3)), items)):
+        with pytest.raises(ValueError, match=r"lacks column\(s\) \['is_valid'\].*tl.split_items"):
+            call()

@@ -27,7 +27,8 @@ def test_no_notebook_cell_hides_a_figure_with_a_trailing_semicolon():
     """nbval does not honour IPython's trailing ';': the returned Figure's repr shows next to
     the inline figure and the cell's outputs no longer match. Bind it to a name instead."""
     import nbformat
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    paths = sorted(ROOT.glob("notebooks/[0-9][0-9]_*.ipynb")) + sorted(ROOT.glob("solutions/*.ipynb"))
+    for path in paths:
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code" and cell.source.strip():
                 last = cell.source.rstrip().splitlines()[-1]

@@ -69,9 +69,9 @@ def test_find_lr_suggests_a_rate_and_restores_the_weights(dls):
     assert len(learn.recorder.lrs) > 5
 
 
-def test_validate_at_end_skips_all_but_the_last_validation(dls):
+def test_skip_validation_keep_last_skips_all_but_the_last_validation(dls):
     learn = tl.create_learner(dls, "small_cnn", pretrained=False)
-    learn.add_cb(training.ValidateAtEnd())
+    learn.add_cb(training.SkipValidation(keep_last=True))
     with learn.no_bar(), learn.no_logging():
         learn.fit(3, 1e-3)
     valid_losses = [values[1] if len(values) > 1 else None for values in learn.recorder.values]

@@ -18,9 +18,12 @@ The course's pipeline, one module per stage:
              cached embeddings, and the encoder as a fastai Learner to fine-tune
 - `features` embeddings from any layer of a frozen body, cached on disk; linear and k-NN probes
 - `evaluate` metrics and comparison tables (pandas, no plotting)
+- `exercises` the self-checks of each notebook's exercises (worked solutions: solutions/)
 - `plots`    every figure the course shows; each function returns its Figure
 - `results`  each notebook's headline figures, gathered by `run`
 - `run`      execute the notebooks with papermill and collect one results table
+- `finetune` notebook 02's recipe from the command line, on several GPUs with `accelerate launch`
+- `guide`    the instructor guide's timing table, from a run's results
 
 Importing tlcourse applies the course's thread policy (see `runtime.THREADS`).
 """

@@ -277,6 +277,25 @@ def split_items(items: pd.DataFrame, n_per_class: int | None = None, valid_pct: 
     return split.reset_index(drop=True)
 
 
+def require_columns(items: pd.DataFrame, *columns: str) -> None:
+    """Fail with one clear message when a table lacks a column the course needs; every
+    function that takes a split (`split_items`'s table) checks it the same way."""
+    missing = [column for column in columns if column not in items]
+    if missing:
+        hint = ": pass a table from tl.split_items" if "is_valid" in missing else ""
+        raise ValueError(f"items lacks column(s) {missing} (it needs {', '.join(columns)}){hint}.")
+
+
+def label_indices(items: pd.DataFrame, classes) -> list[int]:
+    """Each row's label as its index in `classes`; labels outside `classes` are an error
+    (a model trained on one domain or topic keeps its class order on another)."""
+    classes = list(classes)
+    unknown = set(items["label"]) - set(classes)
+    if unknown:
+        raise ValueError(f"Labels {sorted(unknown)} are not among the classes {classes}.")
+    return [classes.index(label) for label in items["label"]]
+
+
 def cell_augmentations() -> list:
     """Batch augmentations for greyscale solar-cell images (notebook 02).
 
@@ -349,9 +368,7 @@ def dls_from_items(items: pd.DataFrame, size: int = 64, seed: int = 0, bs: int =
     others go through fastai's `Resize`, which crops a random square while training."""
     if size < 8:
         raise ValueError(f"size={size} is too small; use at least 8 pixels.")
-    missing = {"path", "label", "is_valid"} - set(items.columns)
-    if missing:
-        raise ValueError(f"items lacks column(s) {sorted(missing)}: it needs path, label and is_valid.")
+    require_columns(items, "path", "label", "is_valid")
     if _all_square(items["path"]):
         get_x, item_tfms = SquareImages(size), None
     else:

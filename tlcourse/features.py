@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .data import require_columns
 from .models import _build, get_backbone
 from .runtime import CACHE, SHOW_PROGRESS, Timer, device
 
@@ -157,8 +158,7 @@ def extraction_throughput(items: pd.DataFrame, backbone: str = "efficientnet_lit
 # --------------------------------------------------------------------------- probes
 
 def _split(features: np.ndarray, items: pd.DataFrame):
-    if "is_valid" not in items or "label" not in items:
-        raise ValueError("items needs 'label' and 'is_valid' columns: pass a table from tl.split_items.")
+    require_columns(items, "label", "is_valid")
     if len(features) != len(items):
         raise ValueError(f"{len(features)} feature rows for {len(items)} items: extract features from these items.")
     valid = items["is_valid"].to_numpy(bool)
@@ -176,13 +176,18 @@ def fit_probe(estimator, features: np.ndarray, items: pd.DataFrame, method: str)
             "seconds": time.perf_counter() - start, "estimator": estimator, "predictions": predictions}
 
 
-def linear_probe(features: np.ndarray, items: pd.DataFrame, C: float = 1.0, method: str = "linear probe") -> dict:
-    """Logistic regression on standardised features (notebook 01)."""
+def probe_estimator(C: float = 1.0):
+    """The linear probe's scikit-learn pipeline, unfitted: standardise, then logistic
+    regression (e.g. for `cross_val_score`, notebook 01's exercise 1)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    return fit_probe(make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000)),
-                     features, items, method)
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
+
+
+def linear_probe(features: np.ndarray, items: pd.DataFrame, C: float = 1.0, method: str = "linear probe") -> dict:
+    """Logistic regression on standardised features (notebook 01)."""
+    return fit_probe(probe_estimator(C), features, items, method)
 
 
 def knn_probe(features: np.ndarray, items: pd.DataFrame, k: int = 5, method: str = "k-NN probe") -> dict:

@@ -49,14 +49,15 @@ def timing_table(results: pd.DataFrame, notebooks: Path = NOTEBOOKS) -> str:
     return "\n".join(lines)
 
 
-def rewrite(guide: Path, table: str) -> str:
-    """The guide's text with the table between its markers replaced; the file is rewritten."""
+def rewrite(guide: Path, table: str, start: str = START, end: str = END) -> str:
+    """The file's text with the table between its marker lines replaced; the file is rewritten
+    (also the README's table of error messages, from tests/test_errors.py)."""
     text = Path(guide).read_text()
-    if START not in text or END not in text:
-        raise ValueError(f"{guide} has no {START} ... {END} lines to put the table between.")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    text = f"{head}{START}\n{table}\n{END}{tail}"
+    if start not in text or end not in text:
+        raise ValueError(f"{guide} has no {start} ... {end} lines to put the table between.")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    text = f"{head}{start}\n{table}\n{end}{tail}"
     Path(guide).write_text(text)
     return text
 

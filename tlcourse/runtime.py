@@ -43,13 +43,20 @@ class OfflineError(ConnectionError):
 
 
 def set_threads(n: int = THREADS) -> None:
-    """Apply the course's thread policy to torch (called on `import tlcourse`)."""
+    """Apply the course's thread policy to torch (called on `import tlcourse`). Processes that
+    `accelerate launch` starts side by side on the CPU share the cores instead of each taking
+    all of them (`tlcourse.finetune`)."""
+    if not torch.cuda.is_available():
+        n = max(1, n // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     torch.set_num_threads(n)
 
 
 def device() -> torch.device:
-    """The one place that picks the device: a GPU when there is one, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The one place that picks the device: a GPU when there is one, else the CPU. Under
+    `accelerate launch` each process takes the GPU of its local rank (`tlcourse.finetune`)."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
 
 
 def format_seconds(seconds: float) -> str:

@@ -28,7 +28,7 @@ from fastai.vision.augment import Normalize
 from PIL import Image
 from torch import nn
 
-from .data import _cached_images, dls_from_items, split_items
+from .data import _cached_images, dls_from_items, label_indices, require_columns, split_items
 from .features import linear_probe
 from .runtime import device
 
@@ -98,13 +98,6 @@ class FeatureHead(nn.Sequential):
                          nn.BatchNorm1d(hidden), nn.Linear(hidden, classes))
 
 
-def _labels_of(items: pd.DataFrame, vocab) -> torch.Tensor:
-    unknown = set(items["label"]) - set(vocab)
-    if unknown:
-        raise ValueError(f"Labels {sorted(unknown)} are not among the classes {list(vocab)}.")
-    return torch.tensor([list(vocab).index(label) for label in items["label"]])
-
-
 def feature_batches(embeddings: np.ndarray, items: pd.DataFrame | None = None, vocab=None,
                     bs: int = 64, shuffle: bool = False):
     """Batches of cached embeddings, labelled from `items` (one row per embedding, in order)
@@ -120,7 +113,7 @@ def feature_batches(embeddings: np.ndarray, items: pd.DataFrame | None = None, v
         if len(items) != len(x):
             raise ValueError(f"{len(x)} embeddings but {len(items)} items: they must match row for row.")
         vocab = sorted(items["label"].unique()) if vocab is None else vocab
-        dataset = list(zip(x, _labels_of(items, vocab)))
+        dataset = list(zip(x, torch.tensor(label_indices(items, vocab))))
     dl = DataLoader(dataset, bs=bs, shuffle=shuffle, drop_last=shuffle and len(dataset) >= bs)
     dl.vocab = list(vocab) if vocab is not None else None
     return dl
@@ -138,8 +131,7 @@ def feature_learner(embeddings: np.ndarray, items: pd.DataFrame, vocab=None, mod
     from fastai.metrics import accuracy
     from fastai.torch_core import set_seed
     embeddings = np.asarray(embeddings)
-    if "is_valid" not in items:
-        raise ValueError("items needs an is_valid column: make the split with data.split_items.")
+    require_columns(items, "label", "is_valid")
     vocab = sorted(items["label"].unique()) if vocab is None else list(vocab)
     valid = items["is_valid"].to_numpy(bool)
     set_seed(seed, reproducible=True)

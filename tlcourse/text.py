@@ -32,7 +32,7 @@ from fastai.torch_core import params, set_seed
 from torch import nn
 
 from . import features
-from .data import _package_dir
+from .data import _package_dir, label_indices, require_columns
 from .runtime import CACHE, SHOW_PROGRESS, device
 
 ENCODER = "all-MiniLM-L6-v2"
@@ -107,7 +107,7 @@ def _check_texts(texts) -> list[str]:
     if not_text:
         i = not_text[0]
         raise ValueError(f"{len(not_text)} of {len(texts)} entries are not text (the first, at position {i}, "
-                         f"is a {type(texts[i]).__name__}: {texts[i]!r}). Pass a column of strings.")
+                         f"is {texts[i]!r} of type {type(texts[i]).__name__}). Pass a column of strings.")
     empty = [i for i, t in enumerate(texts) if not t.strip()]
     if empty:
         raise ValueError(f"{len(empty)} of {len(texts)} texts are empty (the first at position {empty[0]}); "
@@ -138,6 +138,13 @@ def embed_texts(texts, name: str, bs: int = 64) -> np.ndarray:
 
 # --------------------------------------------------------------------------- fine-tuning
 
+def mean_pool(tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """One vector per text: the mean of its token vectors, padding left out (as the sentence
+    encoder itself pools; notebook 05)."""
+    real = attention_mask.unsqueeze(-1).to(tokens.dtype)   # padding must not count in the mean
+    return (tokens * real).sum(1) / real.sum(1).clamp(min=1)
+
+
 class SentenceClassifier(nn.Module):
     """A copy of the sentence encoder's transformer (the body), mean pooling over the real
     tokens (as the encoder itself pools), and a new linear head: the text twin of a pretrained
@@ -150,8 +157,7 @@ class SentenceClassifier(nn.Module):
 
     def forward(self, input_ids, attention_mask):
         tokens = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        real = attention_mask.unsqueeze(-1).to(tokens.dtype)   # padding must not count in the mean
-        return self.head((tokens * real).sum(1) / real.sum(1).clamp(min=1))
+        return self.head(mean_pool(tokens, attention_mask))
 
 
 def layer_groups(model: SentenceClassifier) -> list:
@@ -168,12 +174,10 @@ def text_batches(items: pd.DataFrame, classes, max_length: int = 64, bs: int = 6
     Each text is cut at `max_length` tokens and a batch is padded only to its longest text
     (the tokenizer's own padding), so short tweets cost little."""
     texts = _check_texts(items["text"])
-    unknown = set(items["label"]) - set(classes)
-    if unknown:
-        raise ValueError(f"Labels {sorted(unknown)} are not among the classes {list(classes)}.")
+    labels = label_indices(items, classes)
     tokenizer = load_encoder().tokenizer
     ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    rows = [{"input_ids": i, "label": list(classes).index(label)} for i, label in zip(ids, items["label"])]
+    rows = [{"input_ids": i, "label": label} for i, label in zip(ids, labels)]
 
     def collate(batch):
         padded = tokenizer.pad([{"input_ids": row["input_ids"]} for row in batch], return_tensors="pt")
@@ -187,8 +191,7 @@ def text_batches(items: pd.DataFrame, classes, max_length: int = 64, bs: int = 6
 def text_dls(items: pd.DataFrame, max_length: int = 64, bs: int = 16, seed: int = 0) -> DataLoaders:
     """Training and validation batches from a table with `text`, `label` and `is_valid`
     (from `split_items`); `dls.vocab` lists the classes in label-index order."""
-    if "is_valid" not in items:
-        raise ValueError("items needs an 'is_valid' column: pass a table from tl.split_items.")
+    require_columns(items, "text", "label", "is_valid")
     classes = sorted(items["label"].unique())
     valid = items["is_valid"].to_numpy(bool)
     dls = DataLoaders(text_batches(items[~valid], classes, max_length, bs, shuffle=True, seed=seed),

@@ -74,44 +74,30 @@ def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs:
     return _result(learn, method, t.seconds)
 
 
-class ValidateAtEnd(Callback):
-    """Skip the validation pass after every epoch but the last (notebook 03).
+class SkipValidation(Callback):
+    """Skip the validation passes that follow each training epoch inside `fit` (notebook 03).
 
     An ablation compares only final accuracies, and on a small training set validating after
-    each epoch can cost as much as the training itself. `learn.validate()` is not affected:
-    only passes that follow a training epoch inside `fit` are skipped.
+    each epoch can cost as much as the training itself. The `training` functions score the
+    model once when fit ends, so by default every pass inside `fit` is skipped (notebook 05);
+    `keep_last=True` keeps the last epoch's pass, for the progress display (notebooks 03 and
+    04 were recorded that way). `learn.validate()` is never affected.
     """
     order = 75  # after the progress bar (60) has opened its validation bar, so it can close it
+
+    def __init__(self, keep_last: bool = False):
+        self.keep_last = keep_last
 
     def after_train(self):
         self._fitting = True
 
     def before_validate(self):
-        if getattr(self, "_fitting", False) and self.epoch < self.n_epoch - 1:
+        last = self.epoch == self.n_epoch - 1
+        if getattr(self, "_fitting", False) and not (self.keep_last and last):
             raise CancelValidException()
 
     def after_validate(self):
         self._fitting = False
-
-
-class SkipValidation(Callback):
-    """Skip every validation pass inside `fit` (notebook 05).
-
-    The `training` functions score the trained model once when fit ends, so a run that
-    needs only the final accuracy validates once instead of twice. (`ValidateAtEnd` keeps
-    the last epoch's pass for the progress display; the notebooks that use it were recorded
-    that way.)
-    """
-
-    def before_validate(self):
-        if getattr(self, "training_epoch_done", False):
-            raise CancelValidException()
-
-    def after_train(self):
-        self.training_epoch_done = True
-
-    def after_validate(self):
-        self.training_epoch_done = False
 
 
 def find_lr(learn: Learner, num_it: int = 50, seed: int = 0, start_lr: float = 1e-7,

@@ -1,0 +1,182 @@
+"""tlcourse.exercises: every self-check accepts the right answer, rejects the usual wrong
+ones with the hint that names the mistake, and asks for an answer when given None."""
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import tlcourse as tl
+from tlcourse import exercises as ex
+from conftest import stand_in_learner, tiny_dls
+
+
+def not_yet(verdict, words):
+    assert not verdict and repr(verdict).startswith("✗ Not yet."), verdict
+    assert words in verdict.message, verdict.message
+
+
+@pytest.fixture(scope="module")
+def dls(tmp_path_factory):
+    return tiny_dls(tmp_path_factory.mktemp("exercises"))
+
+
+@pytest.fixture(scope="module")
+def split():
+    """Embeddings whose first feature carries the label, and a split table of 60 rows."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["a", "b"], 30)
+    embeddings = rng.normal(size=(60, 6)) + np.where(labels == "a", 0.0, 1.5)[:, None] * np.eye(6)[0]
+    items = tl.split_items(pd.DataFrame({"label": labels}), valid_per_class=10)
+    order = items.index.to_numpy()
+    return embeddings[order], items
+
+
+def test_a_verdict_reads_as_right_or_not_yet_and_is_truthy_when_right():
+    assert bool(ex.Verdict(True, "x")) and repr(ex.Verdict(True, "x")) == "✓ Right. x"
+    assert not ex.Verdict(False, "y") and repr(ex.Verdict(False, "y")) == "✗ Not yet. y"
+
+
+def test_trainable_count_knows_the_head_alone_and_every_parameter(dls):
+    learn = stand_in_learner(dls)
+    count = lambda ps: sum(p.numel() for p in ps)
+    truth = count(p for p in learn.model.parameters() if p.requires_grad)
+    assert ex.check_trainable(truth, learn)
+    not_yet(ex.check_trainable(None, learn), "Replace None")
+    not_yet(ex.check_trainable(count(learn.model.parameters()), learn), "every parameter")
+    not_yet(ex.check_trainable(count(learn.model[1].parameters()), learn), "BatchNorm")
+    not_yet(ex.check_trainable(float(truth), learn), "whole number")
+
+
+def test_new_head_needs_a_copied_body_and_one_output_per_class(dls):
+    source_body = tl.create_learner(dls, "small_cnn", pretrained=False).model[0]
+    head = lambda classes: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, classes))
+    assert ex.check_new_head(nn.Sequential(copy.deepcopy(source_body), head(5)), source_body, 5, 16)
+    not_yet(ex.check_new_head(nn.Sequential(source_body, head(5)), source_body, 5, 16), "deepcopy")
+    fresh = tl.create_learner(dls, "small_cnn", pretrained=False).model[0]
+    not_yet(ex.check_new_head(nn.Sequential(fresh, head(5)), source_body, 5, 16), "not the source body")
+    not_yet(ex.check_new_head(nn.Sequential(copy.deepcopy(source_body), head(3)), source_body, 5, 16), "(2, 5)")
+    not_yet(ex.check_new_head(None, source_body, 5, 16), "Replace None")
+
+
+def test_probe_c_is_chosen_by_cross_validation_on_the_training_rows(split):
+    from sklearn.model_selection import cross_val_score
+    embeddings, items = split
+    candidates = [0.001, 0.1, 10]
+    train = ~items["is_valid"].to_numpy(bool)
+    scores = {c: cross_val_score(tl.features.probe_estimator(c), embeddings[train], items["label"][train],
+                                 cv=5).mean() for c in candidates}
+    best = max(scores, key=scores.get)
+    assert ex.check_probe_c(best, embeddings, items, candidates)
+    worse = [c for c in candidates if scores[c] < scores[best]]
+    assert worse, "the test needs a candidate that cross-validates worse"
+    assert not ex.check_probe_c(worse[0], embeddings, items, candidates)
+    not_yet(ex.check_probe_c(0.5, embeddings, items, candidates), "one of")
+
+
+def test_nearest_neighbour_is_by_cosine_among_training_rows_and_given_as_a_row_of_items():
+    items = pd.DataFrame({"label": ["a", "b", "b", "a"], "is_valid": [False, False, False, True]})
+    # row 3 is the query: row 0 points the same way but is long; row 1 is closer in Euclidean terms
+    embeddings = np.array([[10.0, 0.1], [0.6, 0.5], [0.0, 1.0], [1.0, 0.0]])
+    assert ex.check_nearest(0, embeddings, items, query=3)
+    not_yet(ex.check_nearest(1, embeddings, items, query=3), "Euclidean")
+    not_yet(ex.check_nearest(3, embeddings, items, query=3), "validation row")
+    not_yet(ex.check_nearest(None, embeddings, items, query=3), "Replace None")
+    with pytest.raises(ValueError, match="training row"):
+        ex.check_nearest(0, embeddings, items, query=0)
+
+
+def test_recall_and_precision_come_from_the_row_and_the_column():
+    confusion = pd.DataFrame([[178, 22], [95, 105]], index=["functional", "defective"],
+                             columns=["functional", "defective"])
+    recall, precision = 105 / 200, 105 / 127
+    assert ex.check_recall_precision((recall, precision), confusion, "defective")
+    assert ex.check_recall_precision((round(recall, 3), round(precision, 3)), confusion, "defective")
+    not_yet(ex.check_recall_precision((precision, recall), confusion, "defective"), "swapped")
+    not_yet(ex.check_recall_precision(0.5, confusion, "defective"), "two numbers")
+
+
+def test_false_alarms_at_the_threshold_that_catches_ninety_percent():
+    # ten defective cells with P(defective) 0.1 ... 1.0, ten functional ones with 0.05 ... 0.95
+    p_defective = np.r_[np.linspace(0.1, 1.0, 10), np.linspace(0.05, 0.95, 10)]
+    labels = ["defective"] * 10 + ["functional"] * 10
+    predicted = np.where(p_defective >= 0.5, "defective", "functional")
+    predictions = pd.DataFrame({"label": labels, "predicted": predicted,
+                                "probability": np.where(predicted == "defective", p_defective, 1 - p_defective)})
+    # 90 % of ten defective cells: nine, so the threshold is the ninth highest score, 0.2;
+    # functional cells at or above 0.2: 0.25, 0.35, ..., 0.95 = 8
+    assert ex.check_false_alarms(8, predictions, "defective")
+    not_yet(ex.check_false_alarms(5, predictions, "defective"), "default threshold")
+    not_yet(ex.check_false_alarms(None, predictions, "defective"), "Replace None")
+    with pytest.raises(ValueError, match="two classes"):
+        ex.check_false_alarms(1, predictions.assign(label="x"), "defective")
+
+
+def test_slice_rates_are_spaced_on_a_log_scale():
+    assert ex.check_slice_rates([1e-4, 1e-3, 1e-2], 1e-4, 1e-2, 3)
+    assert ex.check_slice_rates(np.geomspace(1e-5, 1e-3, 5), 1e-5, 1e-3, 5)
+    not_yet(ex.check_slice_rates(np.linspace(1e-4, 1e-2, 3), 1e-4, 1e-2, 3), "linear scale")
+    not_yet(ex.check_slice_rates([1e-4, 1e-2], 1e-4, 1e-2, 3), "Give 3 rates")
+
+
+def test_l2sp_penalty_matches_the_library_and_names_the_usual_slips():
+    def right(model, start, alpha):
+        return alpha * sum(((p - s) ** 2).sum() for p, s in zip(model.parameters(), start))
+    assert ex.check_l2sp(right)
+    not_yet(ex.check_l2sp(lambda m, s, a: right(m, s, a) / a), "Multiply by alpha")
+    not_yet(ex.check_l2sp(lambda m, s, a: right(m, s, a) / 2), "without 1/2")
+    not_yet(ex.check_l2sp(lambda m, s, a: a * (right(m, s, a) / a).sqrt()), "squared distance")
+    not_yet(ex.check_l2sp(lambda m, s, a: right(m, s, a).detach()), "gradients")
+    not_yet(ex.check_l2sp(lambda m, s, a: None), "Replace None")
+    not_yet(ex.check_l2sp(lambda m, s, a: 1 / 0), "ZeroDivisionError")
+
+
+def test_coral_matches_the_library_and_names_the_usual_slips():
+    def right(source, target):
+        d = source.shape[1]
+        return ((torch.cov(source.T) - torch.cov(target.T)) ** 2).sum() / (4 * d * d)
+    assert ex.check_coral(right)
+    not_yet(ex.check_coral(lambda s, t: right(s, t) * 4 * s.shape[1] ** 2), "4 d^2")
+    biased = lambda s, t: ((torch.cov(s.T, correction=0) - torch.cov(t.T, correction=0)) ** 2).sum() / 100
+    not_yet(ex.check_coral(biased), "n - 1")
+    not_yet(ex.check_coral(lambda s, t: None), "Replace None")
+
+
+def test_gradient_reversal_must_flip_and_scale_the_gradient_only():
+    Reverse = tl.shift._ReverseGradient   # the library's own, as a learner's right answer
+    assert ex.check_reversal(Reverse.apply)
+    assert ex.check_reversal(lambda x, s: tl.shift.GradientReversal(s)(x))
+    not_yet(ex.check_reversal(lambda x, s: x * 1.0), "unchanged")
+    not_yet(ex.check_reversal(lambda x, s: -x), "forward pass")
+    not_yet(ex.check_reversal(lambda x, s: Reverse.apply(x, 1.0)), "strength is ignored")
+    not_yet(ex.check_reversal(lambda x, s: None), "Replace None")
+    not_yet(ex.check_reversal(lambda x, s: x.detach()), "backward pass failed")
+
+
+def test_mean_pool_must_leave_the_padding_out():
+    def right(tokens, mask):
+        real = mask.unsqueeze(-1).float()
+        return (tokens * real).sum(1) / real.sum(1)
+    assert ex.check_mean_pool(right)
+    not_yet(ex.check_mean_pool(lambda tokens, mask: tokens.mean(1)), "padding tokens too")
+    not_yet(ex.check_mean_pool(lambda tokens, mask: tokens.sum(1)), "multiply the token vectors")
+    not_yet(ex.check_mean_pool(lambda tokens, mask: tokens), "shape (2, 4)")
+
+
+def test_top_words_come_from_the_label_s_own_row_of_weights():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    texts = ["great flight", "great crew", "lovely day", "awful delay", "lost bag", "awful crew"] * 3
+    labels = ["positive"] * 3 + ["negative"] * 3
+    estimator = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, labels * 3)
+    words = estimator[0].get_feature_names_out()
+    weights = estimator[-1].coef_[0]   # classes_ is [negative, positive]; binary: one row, for positive
+    top = list(words[np.argsort(weights)[::-1][:2]])
+    assert ex.check_top_words(top, estimator, "positive", k=2)
+    assert ex.check_top_words(top[::-1], estimator, "positive", k=2)   # any order
+    not_yet(ex.check_top_words(list(words[np.argsort(weights)[:2]]), estimator, "positive", k=2), "against")
+    not_yet(ex.check_top_words(None, estimator, "positive", k=2), "Replace None")
