@@ -19,21 +19,41 @@ LIBRARY := $(wildcard tlcourse/*.py)
 # under the thread count that made them). Unattended runs hide progress bars,
 # which nbval cannot replay.
 export TLCOURSE_THREADS ?= 2
+# One precision policy likewise (tlcourse/runtime.py; README, "Precision"): the committed
+# outputs are float32 until benchmarks/precision.py shows `auto` changes no figure beyond a point.
+export TLCOURSE_PRECISION ?= fp32
 NOBAR := TLCOURSE_PROGRESS=0
 
-.PHONY: help install run notebooks test test-unit test-notebooks test-browser browser guide benchmark lab clean
+# The whole stack at the versions that produced the committed outputs (requirements-lock.txt,
+# written by `make lock`). LOCK=none installs only pyproject.toml's direct pins: the fallback
+# for a platform the lock cannot serve.
+LOCK ?= requirements-lock.txt
+
+.PHONY: help install lock check-machine run notebooks test test-unit test-notebooks test-browser browser guide benchmark lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-install: $(STAMP)  ## create .venv with the pinned course stack (pip, the machine's own pip config)
+install: $(STAMP)  ## create .venv with the locked course stack (pip, the machine's own pip config)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-lock.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# pip compiles bytecode at install time (this matters where PYTHONDONTWRITEBYTECODE is set:
 	# without .pyc files `import torch` takes several times longer).
+ifeq ($(LOCK),none)
 	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]' 2> >(grep -v "is ignored: it is neither" >&2)
+else
+	$(BIN)/python -m pip install --quiet --progress-bar off -r $(LOCK) 2> >(grep -v "is ignored: it is neither" >&2)
+	$(BIN)/python -m pip install --quiet --progress-bar off --no-deps -e . 2> >(grep -v "is ignored: it is neither" >&2)
+endif
 	touch $@
+
+lock: $(STAMP)  ## rewrite requirements-lock.txt from .venv (after changing pyproject.toml's pins; uses uv)
+	test -x runs/uv/bin/uv || ($(PYTHON) -m venv runs/uv && runs/uv/bin/pip install --quiet uv)
+	$(BIN)/python tools/lock.py $(BIN)/python runs/uv/bin/uv
+
+check-machine: $(STAMP)  ## can this machine reproduce the committed outputs (precision, bfloat16, threads)?
+	$(BIN)/python -m tlcourse.run --check-machine $(NOTEBOOKS) $(SOLUTIONS)
 
 run: $(OUT)/results.csv $(SOLVED)  ## execute every notebook, then the solutions, with papermill (MODE=offline); writes runs/MODE/results.csv
 
@@ -52,12 +72,12 @@ $(OUT)/solutions/%.ipynb: solutions/%.ipynb $(LIBRARY) $(STAMP) | $(OUT)/results
 notebooks: $(STAMP)  ## regenerate the committed notebook and solution outputs (offline papermill run, in place)
 	$(NOBAR) $(BIN)/python -m tlcourse.run --inplace $(NOTEBOOKS) $(SOLUTIONS)
 
-test: test-unit test-notebooks test-browser  ## unit tests, papermill + nbval on every notebook, then the browser test
+test: check-machine test-unit test-notebooks test-browser  ## unit tests, papermill + nbval on every notebook, then the browser test
 
 test-unit: $(STAMP)  ## fast tests of the library and of the notebooks' recorded claims
 	$(BIN)/python -m pytest -q
 
-test-notebooks: run  ## papermill (make run): figures as committed? then nbval against the committed outputs
+test-notebooks: check-machine run  ## papermill (make run): figures as committed? then nbval against the committed outputs
 	$(BIN)/python -m tlcourse.run --compare $(OUT) $(NOTEBOOKS)
 	$(NOBAR) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 600 $(NOTEBOOKS) $(SOLUTIONS)

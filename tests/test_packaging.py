@@ -33,3 +33,58 @@ def test_no_notebook_cell_hides_a_figure_with_a_trailing_semicolon():
             if cell.cell_type == "code" and cell.source.strip():
                 last = cell.source.rstrip().splitlines()[-1]
                 assert not last.rstrip().endswith(";"), f"{path.name}: {last}"
+
+
+# --------------------------------------------------------------------------- the lock
+
+def _lock() -> dict:
+    """requirements-lock.txt as {name: version} for this platform (markers evaluated here)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    pins = {}
+    for line in (ROOT / "requirements-lock.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate():
+                (spec,) = requirement.specifier
+                assert spec.operator == "==", line
+                pins[canonicalize_name(requirement.name)] = spec.version
+    return pins
+
+
+def test_every_pin_of_pyproject_and_environment_yml_is_the_locked_version():
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = _lock()
+    for line in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate():
+            (spec,) = requirement.specifier
+            assert lock[canonicalize_name(requirement.name)] == spec.version, (
+                f"{line} but the lock has {lock.get(canonicalize_name(requirement.name))}: run make lock")
+
+
+def test_the_installed_environment_is_the_lock():
+    """What `make install` installed is exactly the lock: nothing missing, nothing newer,
+    nothing extra (the course itself, installed editable, aside)."""
+    from importlib import metadata
+    from packaging.utils import canonicalize_name
+    lock = _lock()
+    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    installed = {name: v for name, v in installed.items() if name not in ("tlcourse", "pip", "setuptools", "wheel")}
+    lock = {name: v for name, v in lock.items() if name not in ("pip", "setuptools", "wheel")}
+    assert {n: v for n, v in installed.items() if lock.get(n) != v} == {}, "installed but not as locked"
+    assert sorted(set(lock) - set(installed)) == [], "locked but not installed"
+
+
+def test_the_lock_serves_other_platforms_with_markers_not_guesses():
+    """Packages only some platforms need are marked, so pip skips them elsewhere."""
+    from packaging.requirements import Requirement
+    lines = [Requirement(line) for line in (ROOT / "requirements-lock.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    marked = {r.name: str(r.marker) for r in lines if r.marker is not None}
+    assert "sys_platform == \"linux\"" in marked["nvidia-cublas"]
+    assert "win32" in marked["colorama"] and "darwin" in marked["appnope"]
+    torch = [r for r in lines if r.name == "torch"]
+    assert len(torch) == 2 and all("darwin" in str(r.marker) for r in torch)

@@ -6,7 +6,7 @@ a small classifier -- a *probe* -- on those vectors. Introduced in notebook 01.
 
 Embeddings are cached in `<cache>/features/` as `.npy` files whose name says the
 dataset, backbone, layer and image size, plus a hash of what went in (the image
-files, their sizes and dates, the weights). A second call with the same inputs reads
+files, their sizes and dates, the weights, the precision of the forward pass). A second call with the same inputs reads
 the file and runs no forward pass. Files are written whole and then renamed, and a
 file that cannot be read back is computed again.
 
@@ -29,7 +29,7 @@ from torch import nn
 
 from .data import require_columns
 from .models import _build, get_backbone
-from .runtime import CACHE, SHOW_PROGRESS, Timer, device
+from .runtime import CACHE, SHOW_PROGRESS, Timer, autocast, device, dtype_for
 
 
 def layer_names(backbone: str = "efficientnet_lite0") -> list[str]:
@@ -58,7 +58,9 @@ def _load_batch(paths, size: int, stats) -> torch.Tensor:
 
 def _fingerprint(paths, backbone: str, size: int) -> str:
     spec = get_backbone(backbone)
-    digest = hashlib.sha256(json.dumps([backbone, spec.weights, size]).encode())
+    # The precision is part of the key: a float32 run never reads bfloat16 features.
+    precision = str(dtype_for("inference"))
+    digest = hashlib.sha256(json.dumps([backbone, spec.weights, size, precision]).encode())
     for p in paths:
         stat = os.stat(p)
         digest.update(f"{p}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
@@ -90,7 +92,8 @@ def forward_features(body: nn.Module, paths, layers, size: int, stats, bs: int =
     """One pass over the images, keeping each named layer's output averaged over positions.
 
     Hooks on the body's named children collect the layers; the pass stops after the
-    deepest one requested.
+    deepest one requested. It runs at the precision policy's "inference" precision
+    (`runtime.autocast`); the averages are kept in float32.
     """
     children = dict(body.named_children())
     unknown = [layer for layer in layers if layer not in children]
@@ -103,7 +106,7 @@ def forward_features(body: nn.Module, paths, layers, size: int, stats, bs: int =
     if SHOW_PROGRESS:
         from fastprogress.fastprogress import progress_bar
         steps = progress_bar(steps)
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast("inference"):
         for start in steps:
             x = _load_batch(paths[start:start + bs], size, stats).to(device())
             for name in order[:last + 1]:

@@ -31,7 +31,8 @@ from fastai.torch_core import params
 from fastai.vision.augment import Normalize
 from fastai.vision.learner import add_head, create_vision_model, num_features_model
 
-from .runtime import CACHE, device, network
+from .runtime import CACHE, autocast, device, network
+from .training import Precision
 
 IMAGENET_STATS = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 # The EfficientNet-Lite weights were trained on inputs scaled to [-1, 1]. Measured
@@ -207,7 +208,7 @@ def create_learner(dls, backbone: str = "efficientnet_lite0", pretrained: bool =
     # train_bn=False follows Keras: BatchNorm layers of the frozen body neither learn nor update
     # their running statistics (fastai's BnFreeze puts them in inference mode). fastai's
     # default, train_bn=True, keeps them learning. Notebook 02 measures both.
-    cbs = [] if train_bn else [BnFreeze()]
+    cbs = [Precision()] + ([] if train_bn else [BnFreeze()])
     learn = Learner(dls, spec.prepare(model), splitter=spec.split, metrics=metrics, train_bn=train_bn,
                     cbs=cbs, path=CACHE, model_dir="models")  # lr_find's temporary weights go to the cache
     if pretrained or body is not None:
@@ -240,8 +241,8 @@ def predict_imagenet(images: dict, backbone: str = "efficientnet_lite0", k: int 
     rows = []
     for name, image in images.items():
         x = (pil_to_tensor(image.convert("RGB").resize((size, size))) / 255 - mean) / std
-        with torch.inference_mode():
-            probs = model(x[None].to(device())).softmax(-1)[0].cpu()
+        with torch.inference_mode(), autocast("inference"):
+            probs = model(x[None].to(device())).float().softmax(-1)[0].cpu()
         top = probs.topk(k)
         rows += [{"photo": name, "rank": r + 1, "class": names[int(i)], "probability": float(p)}
                  for r, (p, i) in enumerate(zip(top.values, top.indices))]

@@ -4,6 +4,7 @@
     python -m tlcourse.run --inplace notebooks/00_concepts.ipynb  # regenerate committed outputs
     python -m tlcourse.run --collect runs/offline                 # only rebuild results.csv
     python -m tlcourse.run --compare runs/offline notebooks/*.ipynb  # did a run reproduce them?
+    python -m tlcourse.run --check-machine notebooks/*.ipynb      # can this machine reproduce them?
 
 Notebooks run one after another, never side by side: on two cores, two torch
 processes stall each other. Progress bars are switched off (TLCOURSE_PROGRESS=0)
@@ -22,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from .results import differences, recorded
-from .runtime import THREADS, format_seconds
+from .runtime import THREADS, WORK, environment, format_seconds
 
 MODES = ("offline", "full")
 
@@ -46,7 +47,41 @@ def execute(notebook: Path, output: Path, mode: str = "offline", timeout: int = 
         str(notebook), str(output), parameters={} if mode == "offline" else {"mode": mode},
         cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
         execution_timeout=timeout)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    _stamp(output)
+    return seconds
+
+
+def _stamp(path: Path) -> None:
+    # What the printed numbers depend on besides code and packages (precision, threads, device),
+    # kept in the notebook's metadata, which nbval does not compare; see `check_machine`.
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["tlcourse"] = environment()
+    nbformat.write(nb, path)
+
+
+def check_machine(notebooks) -> list[str]:
+    """Why this machine cannot reproduce the committed outputs of `notebooks`, one line per
+    difference in precision, native bfloat16, threads or device (empty: it can).
+
+    Run before comparing digit for digit, so a machine that cannot match says so once, clearly,
+    instead of failing cell by cell."""
+    import nbformat
+    here = environment()
+    problems = []
+    for notebook in notebooks:
+        made = nbformat.read(notebook, as_version=4).metadata.get("tlcourse")
+        if made is None:
+            problems.append(f"{Path(notebook).name}: records no run environment; regenerate it (make notebooks).")
+            continue
+        float32_only = all(made.get(work) == "float32" for work in WORK)
+        for key, value in made.items():
+            if key == "bf16_native" and float32_only:
+                continue  # a float32 run does not depend on it
+            if here.get(key) != value:
+                problems.append(f"{Path(notebook).name}: made with {key} = {value!r}, this machine has {here.get(key)!r}")
+    return problems
 
 
 def collect(folder: Path) -> pd.DataFrame:
@@ -88,7 +123,20 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
     parser.add_argument("--compare", type=Path, metavar="FOLDER",
                         help="check the runs in FOLDER reproduced the given notebooks' recorded figures")
+    parser.add_argument("--check-machine", action="store_true",
+                        help="can this machine reproduce the given notebooks' committed outputs?")
     args = parser.parse_args(argv)
+
+    if args.check_machine:
+        problems = check_machine(args.notebooks)
+        if problems:
+            print("This machine cannot reproduce the committed outputs digit for digit:\n  "
+                  + "\n  ".join(problems) + "\nThey were made with TLCOURSE_PRECISION and TLCOURSE_THREADS as "
+                  "recorded (README, \"Precision\"); set them to match, or run on such a machine. "
+                  "The unit tests (make test-unit) do not depend on this.", file=sys.stderr)
+            return 1
+        print(f"This machine can reproduce the committed outputs ({environment()}).")
+        return 0
 
     if args.compare:
         return 1 if compare(args.notebooks, args.compare) else 0

@@ -1,4 +1,4 @@
-"""Where the course decides how it runs: threads, device, progress bars, network.
+"""Where the course decides how it runs: threads, precision, device, progress bars, network.
 
 Every other module imports these settings instead of deciding for itself, so a
 notebook, a test and `make run` all behave the same way. Introduced in notebook 00.
@@ -32,6 +32,107 @@ SHOW_PROGRESS = os.environ.get("TLCOURSE_PROGRESS", "1") != "0"
 # How long a download may wait for a silent server before we give up. torch.hub
 # and urllib have no timeout of their own and were seen to hang.
 NETWORK_TIMEOUT = float(os.environ.get("TLCOURSE_NETWORK_TIMEOUT", "5"))
+
+
+# --------------------------------------------------------------------------- precision
+#
+# bfloat16 keeps float32's range with 8 bits of mantissa; `torch.autocast` runs convolutions
+# and matrix products in it while the weights stay float32. It pays only where the hardware
+# computes it natively, and on this kind of CPU (AVX-512 BF16, 2 cores) only for some kinds of
+# work. Measured by benchmarks/precision.py (README, "Precision"): forward passes ran 2.5-2.7x
+# faster (EfficientNet-Lite0 and the MiniLM encoder), steps that train a head and BatchNorm
+# layers 1.4-1.7x and fine-tuning the MiniLM encoder 1.4x, but every step in which
+# convolution weights learn ran 0.75-0.8x as fast: the weight gradients of bfloat16
+# convolutions are slow on this CPU.
+PRECISIONS = ("auto", "bf16", "fp32")
+# The kinds of work the policy tells apart: forward passes only; training in which no
+# convolution's weights learn (heads, BatchNorm layers, transformers); training convolutions.
+WORK = ("inference", "training", "conv training")
+# What `auto` runs in bfloat16 where the hardware has it natively; everything else is float32.
+AUTO_BF16 = {"inference": True, "training": True, "conv training": False}
+
+# The default stays float32 until benchmarks/precision.py has shown, over seeds, that `auto`
+# leaves every notebook's figures within a point of float32's; the committed outputs are float32.
+DEFAULT_PRECISION = "fp32"
+_precision = os.environ.get("TLCOURSE_PRECISION", DEFAULT_PRECISION)
+
+
+def _check_precision(value: str) -> str:
+    if value not in PRECISIONS:
+        raise ValueError(f"Unknown precision {value!r}: use one of {', '.join(PRECISIONS)} "
+                         "(TLCOURSE_PRECISION or tlcourse.runtime.set_precision).")
+    return value
+
+
+def set_precision(value: str) -> None:
+    """Choose the precision policy for this process: "auto", "bf16" or "fp32" (the default).
+    The environment variable TLCOURSE_PRECISION sets it for notebooks, tests and `make run`."""
+    global _precision
+    _precision = _check_precision(value)
+
+
+def precision() -> str:
+    """The policy in force: "auto", "bf16" or "fp32"."""
+    return _check_precision(_precision)
+
+
+def bf16_native(where: torch.device | None = None) -> bool:
+    """Does this device compute bfloat16 natively? A CUDA GPU that supports it, or a CPU with
+    AVX-512 BF16 or AMX (elsewhere torch emulates bfloat16 on the CPU, slower than float32)."""
+    where = device() if where is None else where
+    if where.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if where.type == "cpu":
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return False
+
+
+def dtype_for(work: str) -> torch.dtype:
+    """The dtype autocast computes `work` in (one of `WORK`) under the policy in force."""
+    if work not in WORK:
+        raise ValueError(f"Unknown kind of work {work!r}: use one of {', '.join(WORK)}.")
+    policy = precision()
+    if policy == "bf16" or (policy == "auto" and AUTO_BF16[work] and bf16_native()):
+        return torch.bfloat16
+    return torch.float32
+
+
+def autocast(work: str):
+    """A context in which `work` runs at the policy's precision: `torch.autocast` with bfloat16,
+    or nothing at all for float32. Weights stay float32 either way. Used by every entry point
+    that computes (features, predictions, the text encoder, fastai training through
+    `training.Precision`); introduced in notebook 00."""
+    dtype = dtype_for(work)
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device().type, dtype=dtype)
+
+
+def environment() -> dict:
+    """What the numbers a run prints depend on besides the code and the packages: the
+    precision of each kind of work, the thread count and the device. `tlcourse.run` stores it
+    in every notebook it executes, and checks it before comparing a run with committed outputs."""
+    where = device()
+    return {"precision": precision(), "bf16_native": bf16_native(where),
+            **{work: str(dtype_for(work)).replace("torch.", "") for work in WORK},
+            "threads": THREADS if where.type == "cpu" else None, "device": where.type,
+            "torch": torch.__version__}
+
+
+def report() -> str:
+    """How this process computes, in one sentence; each notebook's first cell prints it."""
+    env = environment()
+    names = {"inference": "inference", "training": "training where no convolution learns",
+             "conv training": "training convolutions"}
+    by_dtype = {}
+    for work in WORK:
+        by_dtype.setdefault(env[work], []).append(names[work])
+    how = ("; ".join(f"{dtype} for {' and '.join(works)}" for dtype, works in by_dtype.items())
+           if len(by_dtype) > 1 else f"{env['inference']} for all work")
+    native = "computes" if env["bf16_native"] else "does not compute"
+    where = f"{env['threads']} CPU threads" if env["device"] == "cpu" else "the GPU"
+    return (f"Precision {env['precision']!r}: {how}. This {env['device'].upper()} {native} bfloat16 "
+            f"natively. Torch uses {where}.")
 
 
 # Where datasets made from packaged arrays, cached features and temporary weights live.

@@ -30,7 +30,8 @@ from torch import nn
 
 from .data import _cached_images, dls_from_items, label_indices, require_columns, split_items
 from .features import linear_probe
-from .runtime import device
+from .runtime import autocast, device
+from .training import Precision
 
 # Measured at 32x32 on two CPU cores, severity 3: every corruption takes 0.1-5 ms per image
 # except glass_blur (about 140 ms). One of each family: noise, blur, weather, digital.
@@ -139,7 +140,7 @@ def feature_learner(embeddings: np.ndarray, items: pd.DataFrame, vocab=None, mod
                       feature_batches(embeddings[valid], items[valid], vocab, bs), device=device())
     dls.vocab = vocab
     head = FeatureHead(embeddings.shape[1], len(vocab), hidden) if model is None else copy.deepcopy(model)
-    return Learner(dls, head.to(device()), loss_func=nn.CrossEntropyLoss(), metrics=accuracy)
+    return Learner(dls, head.to(device()), loss_func=nn.CrossEntropyLoss(), metrics=accuracy, cbs=[Precision()])
 
 
 # --------------------------------------------------------------------------- measuring
@@ -278,7 +279,7 @@ def adabn(learn, target_dl, batches: int | None = None):
         learn.model.eval()
         for bn in layers:
             bn.train()          # only BatchNorm measures; dropout stays off
-        with torch.no_grad():
+        with torch.no_grad(), autocast("inference"):   # the precision validation will run in
             for i, (xb, *_) in enumerate(target_dl):
                 if batches is not None and i >= batches:
                     break
@@ -314,7 +315,7 @@ def few_shot_learner(learn, target_items: pd.DataFrame, k: int, valid_per_class:
     # The source's input normalisation, so the copied model sees inputs scaled as before.
     dls.add_tfms([t for t in learn.dls.after_batch.fs if isinstance(t, Normalize)], "after_batch")
     return Learner(dls, copy.deepcopy(learn.model), loss_func=learn.loss_func, metrics=learn.metrics,
-                   splitter=learn.splitter, path=learn.path, model_dir=learn.model_dir)
+                   splitter=learn.splitter, path=learn.path, model_dir=learn.model_dir, cbs=[Precision()])
 
 
 # --------------------------------------------------------------------------- CORAL and DANN
@@ -397,8 +398,11 @@ class _TargetBatches(Callback):
     def after_pred(self):
         if self.training:
             n = self._n_source
-            self.source_features, self.target_features = self._features[:n], self._features[n:]
-            self.source_outputs, self.target_outputs = self.learn.pred[:n], self.learn.pred[n:]
+            # float32: under bfloat16 autocast the forward pass hands back bfloat16, and a
+            # covariance or a domain classifier in bfloat16 loses most of its digits
+            features, pred = self._features.float(), self.learn.pred.float()
+            self.source_features, self.target_features = features[:n], features[n:]
+            self.source_outputs, self.target_outputs = pred[:n], pred[n:]
             self.learn.pred = self.source_outputs
 
     def after_loss(self):

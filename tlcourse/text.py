@@ -33,7 +33,8 @@ from torch import nn
 
 from . import features
 from .data import _package_dir, label_indices, require_columns
-from .runtime import CACHE, SHOW_PROGRESS, device
+from .runtime import CACHE, SHOW_PROGRESS, autocast, device, dtype_for
+from .training import Precision
 
 ENCODER = "all-MiniLM-L6-v2"
 CLASSES = ("negative", "neutral", "positive")
@@ -116,7 +117,8 @@ def _check_texts(texts) -> list[str]:
 
 
 def _cache_path(name: str, texts: list[str]):
-    digest = hashlib.sha256(ENCODER.encode())
+    # The precision is part of the key: a float32 run never reads bfloat16 embeddings.
+    digest = hashlib.sha256(f"{ENCODER}|{dtype_for('inference')}".encode())
     for t in texts:
         digest.update(t.encode() + b"\0")
     return CACHE / "features" / f"{name}-{ENCODER}-{digest.hexdigest()[:12]}.npy"
@@ -130,9 +132,11 @@ def embed_texts(texts, name: str, bs: int = 64) -> np.ndarray:
     cached = features._read(path)
     if cached is not None:
         return cached
-    array = load_encoder().encode(texts, batch_size=bs, show_progress_bar=SHOW_PROGRESS,
-                                  convert_to_numpy=True)
-    features._write(path, np.asarray(array, dtype=np.float32))
+    with autocast("inference"):   # the precision policy's forward passes (runtime.autocast)
+        array = load_encoder().encode(texts, batch_size=bs, show_progress_bar=SHOW_PROGRESS,
+                                      convert_to_tensor=True)
+    array = array.float().cpu().numpy()
+    features._write(path, array)
     return array
 
 
@@ -210,4 +214,5 @@ def text_learner(dls: DataLoaders, seed: int = 0, encoder=None) -> Learner:
     embeddings `lo`, the head `hi` and the six transformer layers rates between."""
     set_seed(seed, reproducible=True)
     model = SentenceClassifier(len(dls.vocab), encoder).to(device())
-    return Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy, splitter=layer_groups)
+    return Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy, splitter=layer_groups,
+                   cbs=[Precision()])

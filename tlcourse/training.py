@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import contextlib
 
+import torch
+
 import fastai.callback.progress  # noqa: F401  (adds the progress bar and `Learner.no_bar`)
 import fastai.callback.schedule  # noqa: F401  (adds `fit_one_cycle`, `fine_tune`, `lr_find`)
 from fastai.callback.core import Callback, CancelValidException
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
+from torch import nn
 
+from . import runtime
 from .runtime import SHOW_PROGRESS, Timer
 
 
@@ -72,6 +76,49 @@ def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs:
     with Timer() as t, _maybe_quiet(learn):
         learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs)
     return _result(learn, method, t.seconds)
+
+
+class Precision(Callback):
+    """Forward passes and losses under the course's precision policy (`runtime.autocast`); every
+    learner the course builds has it (notebook 00).
+
+    fastai's own `MixedPrecision` drives CUDA's autocast only. Here each batch runs as
+    "inference" when validating or predicting, and when training as "conv training" if any
+    convolution's weights learn, else as "training" (a head, BatchNorm layers, a transformer):
+    under `auto` on a CPU with native bfloat16, only training convolutions stays float32,
+    where bfloat16 measured slower. Autocast covers the forward pass only: predictions are
+    handed back in float32, so losses, metrics and `get_preds` see float32 as before.
+    """
+    order = 10  # before other callbacks look at the batch, as fastai's MixedPrecision
+
+    def __init__(self):
+        self._active = None
+
+    def _leave(self):
+        if self._active is not None:
+            self._active.__exit__(None, None, None)
+            self._active = None
+
+    def before_fit(self):
+        self._leave()  # a run interrupted mid-batch (Ctrl-C) left its context open
+        convs = (m for m in self.learn.model.modules() if isinstance(m, nn.modules.conv._ConvNd))
+        trains_convs = any(p.requires_grad for m in convs for p in m.parameters(recurse=False))
+        self.train_work = "conv training" if trains_convs else "training"
+
+    def before_batch(self):
+        self._leave()
+        training = getattr(self.learn, "training", False) and getattr(self, "train_work", None) is not None
+        self._active = runtime.autocast(self.train_work if training else "inference")
+        self._active.__enter__()
+
+    def after_pred(self):
+        # The loss, metrics and any callback's extra loss are computed in float32 outside
+        # autocast, and so is the backward pass, as torch recommends.
+        self._leave()
+        if isinstance(self.learn.pred, torch.Tensor) and self.learn.pred.is_floating_point():
+            self.learn.pred = self.learn.pred.float()
+
+    after_cancel_batch = after_batch = after_fit = after_cancel_fit = _leave
 
 
 class SkipValidation(Callback):
