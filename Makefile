@@ -20,8 +20,8 @@ LIBRARY := $(wildcard tlcourse/*.py)
 # which nbval cannot replay.
 export TLCOURSE_THREADS ?= 2
 # One precision policy likewise (tlcourse/runtime.py; README, "Precision"): the committed
-# outputs are float32 until benchmarks/precision.py shows `auto` changes no figure beyond a point.
-export TLCOURSE_PRECISION ?= fp32
+# outputs are made with `auto` (bfloat16 where this CPU computes it natively and it measured faster).
+export TLCOURSE_PRECISION ?= auto
 NOBAR := TLCOURSE_PROGRESS=0
 
 # The whole stack at the versions that produced the committed outputs (requirements-lock.txt,
@@ -52,8 +52,10 @@ lock: $(STAMP)  ## rewrite requirements-lock.txt from .venv (after changing pypr
 	test -x runs/uv/bin/uv || ($(PYTHON) -m venv runs/uv && runs/uv/bin/pip install --quiet uv)
 	$(BIN)/python tools/lock.py $(BIN)/python runs/uv/bin/uv
 
-check-machine: $(STAMP)  ## can this machine reproduce the committed outputs (precision, bfloat16, threads)?
-	$(BIN)/python -m tlcourse.run --check-machine $(NOTEBOOKS) $(SOLUTIONS)
+# Exit 3 (another kind of processor or torch build) is not an error: the notebooks still run, and
+# test-notebooks skips only the digit-for-digit comparison. A setting that differs is an error.
+check-machine: $(STAMP)  ## can this machine reproduce the committed outputs (precision, threads, CPU, torch)?
+	@$(BIN)/python -m tlcourse.run --check-machine $(NOTEBOOKS) $(SOLUTIONS) || [ $$? -eq 3 ]
 
 run: $(OUT)/results.csv $(SOLVED)  ## execute every notebook, then the solutions, with papermill (MODE=offline); writes runs/MODE/results.csv
 
@@ -78,9 +80,12 @@ test-unit: $(STAMP)  ## fast tests of the library and of the notebooks' recorded
 	$(BIN)/python -m pytest -q
 
 test-notebooks: check-machine run  ## papermill (make run): figures as committed? then nbval against the committed outputs
-	$(BIN)/python -m tlcourse.run --compare $(OUT) $(NOTEBOOKS)
-	$(NOBAR) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
-		--nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 600 $(NOTEBOOKS) $(SOLUTIONS)
+	@if $(BIN)/python -m tlcourse.run --check-machine --quiet $(NOTEBOOKS) $(SOLUTIONS); then \
+		$(BIN)/python -m tlcourse.run --compare $(OUT) $(NOTEBOOKS) && \
+		$(NOBAR) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
+			--nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 600 $(NOTEBOOKS) $(SOLUTIONS); \
+	else echo "test-notebooks: every notebook and solution ran without error (make run); on this machine their" \
+		"outputs are not compared with the committed ones digit for digit (make check-machine says why)"; fi
 
 test-browser: $(STAMP) browser  ## a learner's path: JupyterLab in headless Chromium runs notebook 00 (screenshot in runs/browser/)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m browser tests/test_browser.py

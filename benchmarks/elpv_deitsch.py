@@ -107,7 +107,8 @@ def main(argv=None) -> None:
     report = json.loads(OUT.read_text()) if OUT.exists() else {}
     report.update({"protocol": "elpv functional vs defective, 75/25 stratified by grade and cell type",
                    "seed": args.seed, "threads": tl.runtime.THREADS,
-                   "device": str(tl.runtime.device()), "published": PUBLISHED})
+                   "device": str(tl.runtime.device()), "environment": tl.runtime.environment(),
+                   "published": PUBLISHED})
     if args.only in (None, "probe"):
         report["probe"] = {"size": args.size, **probe(items, args.size)}
         print("probe, last layer:", report["probe"]["last_layer"], flush=True)

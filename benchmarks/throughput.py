@@ -10,7 +10,9 @@
    weights, same optimiser settings. Ratio = fastai seconds / plain seconds (goal <= 1.2).
 
 Each side runs `--repeats` times, alternating, and the fastest run of each counts (the
-usual way to take noise out of timings on a shared machine).
+usual way to take noise out of timings on a shared machine). Both sides compute at the
+precision policy's precision (TLCOURSE_PRECISION, `tlcourse.runtime.autocast`), so the
+ratios compare loops, not precisions; benchmarks/precision.py compares precisions.
 
     .venv/bin/python benchmarks/throughput.py          # about 3 minutes on 2 CPU cores
 """
@@ -29,7 +31,7 @@ from PIL import Image
 
 import tlcourse as tl
 from tlcourse import features
-from tlcourse.runtime import THREADS
+from tlcourse.runtime import THREADS, autocast
 
 OUT = Path(__file__).parent / "results" / "throughput.json"
 
@@ -53,15 +55,15 @@ class ImageFiles(torch.utils.data.Dataset):
 def plain_extraction(body, paths, size, stats, bs) -> np.ndarray:
     loader = torch.utils.data.DataLoader(ImageFiles(paths, size, stats), batch_size=bs, num_workers=0)
     out = []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast("inference"):
         for x in loader:
-            out.append(body(x).mean(dim=(2, 3)).numpy())
+            out.append(body(x).float().mean(dim=(2, 3)).numpy())
     return np.concatenate(out)
 
 
 def body_only(body, n, size, bs) -> None:
     x = torch.randn(bs, 3, size, size)
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast("inference"):
         for _ in range(0, n, bs):
             body(x)
 
@@ -95,13 +97,15 @@ def plain_epoch(model, dls, lr) -> None:
     model.train()
     for x, y in dls.train:
         x, y = x.as_subclass(torch.Tensor), y.as_subclass(torch.Tensor)  # plain tensors, as a hand-written loop has
-        loss = F.cross_entropy(model(x), y)
+        with autocast("conv training"):   # every layer trains, as in the fastai run
+            pred = model(x)
+        loss = F.cross_entropy(pred.float(), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
     model.eval()
     correct = 0
-    with torch.no_grad():
+    with torch.no_grad(), autocast("inference"):
         for x, y in dls.valid:
             correct += (model(x.as_subclass(torch.Tensor)).argmax(1) == y.as_subclass(torch.Tensor)).sum().item()
 
@@ -133,7 +137,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     items = tl.split_items(tl.load_items("elpv"), n_per_class=150, valid_per_class=200, seed=0)
-    report = {"threads": THREADS, "device": str(tl.runtime.device())}
+    report = {"threads": THREADS, "device": str(tl.runtime.device()), "environment": tl.runtime.environment()}
     report["extraction"] = extraction(items, args.size, args.bs, args.repeats)
     print("extraction:", report["extraction"], flush=True)
     report["fine_tune_epoch"] = training(args.size, 150, args.repeats)

@@ -29,6 +29,15 @@ def stand_in_learner(dls):
     return tl.create_learner(dls, "small_cnn", body=tl.create_learner(dls, "small_cnn", pretrained=False).model[0])
 
 
+@pytest.fixture(autouse=True)
+def float32_unless_a_test_says_otherwise(monkeypatch):
+    """Unit tests compare with float32 references (scikit-learn, sentence-transformers, plain
+    torch), so they run under the `fp32` policy whatever the machine's `auto` would pick;
+    tests/test_precision.py sets the other policies itself."""
+    from tlcourse import runtime
+    monkeypatch.setattr(runtime, "_precision", "fp32")
+
+
 @pytest.fixture
 def image_folder(tmp_path):
     return make_folder(tmp_path / "images")

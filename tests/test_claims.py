@@ -29,8 +29,11 @@ def gain(figures, n):
 
 
 def test_00_transfer_wins_clearly_with_10_labels_per_class(concepts):
-    # "With 10 labelled digits per class ... much better ...: about 19 points of accuracy."
-    assert 0.15 <= gain(concepts, 10) <= 0.23
+    # "With 10 labelled digits per class ... much better": by more than 10 points, and by more than
+    # twice its gain at 30 per class. Over three seeds and both precisions (benchmarks/results/
+    # precision_runs.csv) the gain at 10 was 14-22 points; the old window (15-23) failed one of them.
+    assert gain(concepts, 10) > 0.10
+    assert gain(concepts, 10) > 2 * gain(concepts, 30)
 
 
 def test_00_gain_shrinks_to_a_few_points_at_30(concepts):
@@ -104,10 +107,12 @@ def test_02_lr_finder_suggestions_fall_in_the_noise(fine_tuning):
     assert fine_tuning["valley_lr"] < 1e-3 and fine_tuning["minimum_lr"] < 1e-4
 
 
-def test_02_keras_batchnorm_is_faster_and_level_in_accuracy(fine_tuning):
-    # "head-only training was faster with Keras's setting ... 0.683 against 0.695, within the noise"
+def test_02_keras_batchnorm_is_faster_and_no_less_accurate(fine_tuning):
+    # "head-only training was faster with Keras's setting, and no less accurate". Over three seeds
+    # and both precisions Keras's setting scored 1 to 11 points higher; "level" (within 3 points)
+    # failed three of those six runs.
     assert fine_tuning["head_keras_bn_seconds"] < fine_tuning["head_fastai_bn_seconds"]
-    assert abs(fine_tuning["head_keras_bn_acc"] - fine_tuning["head_fastai_bn_acc"]) <= 0.03
+    assert fine_tuning["head_keras_bn_acc"] >= fine_tuning["head_fastai_bn_acc"]
 
 
 def test_02_fine_tuning_did_not_beat_the_probe_but_all_transfer_beat_scratch(fine_tuning):
@@ -116,7 +121,7 @@ def test_02_fine_tuning_did_not_beat_the_probe_but_all_transfer_beat_scratch(fin
     assert fine_tuning["fine_tune_acc"] <= fine_tuning["probe_acc"]
     assert fine_tuning["fine_tune_acc"] >= fine_tuning["head_fastai_bn_acc"]   # "moved accuracy a little"
     transfer = [fine_tuning[k] for k in ("probe_acc", "head_fastai_bn_acc", "head_keras_bn_acc", "fine_tune_acc")]
-    assert min(transfer) >= fine_tuning["scratch_acc"] + 0.05
+    assert min(transfer) > fine_tuning["scratch_acc"]   # "beat": by 4 to 14 points over six runs
 
 
 def test_02_mistakes_are_mostly_missed_defects(fine_tuning):
@@ -203,17 +208,19 @@ def test_04_adabn_recovers_most_without_labels_on_digits(domain_shift):
     assert f["digits_adabn_acc"] > max(f["digits_coral_acc"], f["digits_dann_acc"])
 
 
-def test_04_coral_and_dann_help_on_average_but_not_on_every_seed_for_digits(domain_shift):
+def test_04_coral_and_dann_help_on_average_and_coral_not_on_every_seed_for_digits(domain_shift):
+    # DANN's worst seed gained next to nothing (+0.008 on the committed run, +0.012 under float32),
+    # CORAL's lost: "help on average, CORAL not on every seed".
     f = domain_shift
     for method in ("coral", "dann"):
         assert f[f"digits_{method}_acc"] > f["digits_source_only_acc"]
-        assert f[f"digits_{method}_min_gain"] < 0
+    assert f["digits_coral_min_gain"] < 0
 
 
 def test_04_few_labels_beat_every_unsupervised_method_on_digits(domain_shift):
     f = domain_shift
     assert f["digits_k1_acc"] < f["digits_k5_acc"] < f["digits_k10_acc"]
-    assert f["digits_k1_acc"] >= f["digits_adabn_acc"] - 0.02          # ten labels ~ AdaBN
+    assert f["digits_k1_acc"] < f["digits_adabn_acc"] < f["digits_k5_acc"]   # AdaBN: worth 1 to 5 labels per class
     assert f["digits_k10_acc"] > max(f["digits_adabn_acc"], f["digits_coral_acc"], f["digits_dann_acc"]) + 0.1
     assert f["digits_ceiling_acc"] - f["digits_k10_acc"] > 0.3
 
@@ -267,13 +274,18 @@ def test_05_the_probes_lead_shrinks_then_goes(text_transfer):
     assert probe_gain(f, 512) < 0
 
 
-def test_05_fine_tuning_beats_the_probe_and_beats_4x_the_labels(text_transfer):
-    # "beat the probe at every size it ran ... with 128 per class it beat both trained on 512"
+def test_05_fine_tuning_beats_the_probe_and_matches_4x_the_labels(text_transfer):
+    # "fine-tuning beat the probe at 32 and 128 per class ... with 128 per class it was level with
+    # both approaches trained on 512". Over three seeds and both precisions fine-tuning beat the probe
+    # at 32 and 128 on every run (by 3 to 9 points) but lost at 8 on one seed, and at 128 it was
+    # ahead of the 512-tweet approaches on one seed and level on two: the old claims ("beat the probe
+    # at every size by 4 points", "beat both trained on 512") held on one seed only.
     f = text_transfer
     fine_tuned = [n for n in (8, 32, 128, 512) if f"fine_tuned_{n}_acc" in f]
     assert fine_tuned == [8, 32, 128]
-    assert all(f[f"fine_tuned_{n}_acc"] > f[f"probe_{n}_acc"] + 0.04 for n in fine_tuned)
-    assert f["fine_tuned_128_acc"] > max(f["tfidf_512_acc"], f["probe_512_acc"])
+    assert all(f[f"fine_tuned_{n}_acc"] > f[f"probe_{n}_acc"] for n in (32, 128))
+    best_512 = max(f["tfidf_512_acc"], f["probe_512_acc"])
+    assert abs(f["fine_tuned_128_acc"] - best_512) < 2 * f["standard_error"]
     assert f["fine_tuned_32_seconds"] > 100 * max(f["probe_32_seconds"], 0.01)   # "far more" time
 
 

@@ -208,22 +208,36 @@ def _notebook_made_with(path, environment):
 def test_check_machine_says_when_committed_outputs_cannot_be_reproduced(precision, tmp_path):
     precision("fp32")
     same = _notebook_made_with(tmp_path / "same.ipynb", runtime.environment())
-    assert run.check_machine([same]) == []
+    assert run.check_machine([same]) == {"settings": [], "machine": []}
+    assert run.main(["--check-machine", "--quiet", str(same)]) == 0
+    # what a learner sets: an error that says how to match
     other = _notebook_made_with(tmp_path / "other.ipynb", {**runtime.environment(), "precision": "auto",
                                                            "inference": "bfloat16", "threads": 1})
     problems = run.check_machine([other])
-    assert any("precision = 'auto'" in p for p in problems) and any("threads = 1" in p for p in problems)
+    assert any("precision: the committed outputs were made with 'auto'" in p for p in problems["settings"])
+    assert any("threads" in p for p in problems["settings"])
+    assert run.main(["--check-machine", "--quiet", str(other)]) == 1
+    # what comes with the machine: the comparison is skipped, not failed
+    amd = _notebook_made_with(tmp_path / "amd.ipynb", {**runtime.environment(), "cpu": "AuthenticAMD family 25"})
+    problems = run.check_machine([amd, amd])
+    assert problems["settings"] == [] and len(problems["machine"]) == 1 and "AuthenticAMD" in problems["machine"][0]
+    assert run.main(["--check-machine", "--quiet", str(amd)]) == 3
     unstamped = tmp_path / "old.ipynb"
     import nbformat
     nbformat.write(nbformat.v4.new_notebook(), unstamped)
-    assert "regenerate it" in run.check_machine([unstamped])[0]
+    assert "regenerate it" in run.check_machine([unstamped])["settings"][0]
 
 
 def test_check_machine_ignores_native_bfloat16_for_float32_outputs(precision, tmp_path):
     precision("fp32")
     made = _notebook_made_with(tmp_path / "nb.ipynb", {**runtime.environment(),
                                                       "bf16_native": not runtime.bf16_native()})
-    assert run.check_machine([made]) == []
+    assert run.check_machine([made]) == {"settings": [], "machine": []}
+
+
+def test_the_cpu_is_named_with_the_instruction_sets_that_change_kernels():
+    name = runtime.cpu()
+    assert name and ("avx" in name or not name.startswith(("GenuineIntel", "AuthenticAMD")))
 
 
 def test_committed_notebooks_record_what_made_them():
@@ -233,3 +247,15 @@ def test_committed_notebooks_record_what_made_them():
     for path in sorted(root.glob("notebooks/[0-9][0-9]_*.ipynb")) + sorted(root.glob("solutions/*.ipynb")):
         made = nbformat.read(path, as_version=4).metadata.get("tlcourse")
         assert made and made["precision"] in runtime.PRECISIONS, f"{path.name}: regenerate with make notebooks"
+
+
+def test_domain_features_and_alignment_losses_come_back_in_float32_under_bf16(precision, learn, tmp_path):
+    """What a notebook hands to numpy or to a covariance must not stay bfloat16."""
+    from tlcourse import shift
+    precision("bf16")
+    items = learn.dls.items[learn.dls.items["is_valid"]]
+    feats, _ = shift.domain_features(learn, {"one": items})
+    assert feats.dtype == np.float32
+    coral = shift.CORAL(learn.dls.train, weight=1.0)
+    learn.fit(1, 1e-3, cbs=coral)
+    assert coral.source_features.dtype == torch.float32 and np.isfinite(coral.losses).all()

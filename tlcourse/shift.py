@@ -177,7 +177,8 @@ def domain_features(learn, domains: dict) -> tuple[np.ndarray, np.ndarray]:
     `domain_separability` read. `domains` as for `domain_accuracy`."""
     layer = _feature_layer(learn.model)
     chunks, names = [], []
-    hook = layer.register_forward_hook(lambda module, inputs, output: chunks.append(inputs[0].detach().cpu()))
+    # float(): under bfloat16 autocast the layer's input is bfloat16, which numpy cannot hold
+    hook = layer.register_forward_hook(lambda module, inputs, output: chunks.append(inputs[0].detach().float().cpu()))
     try:
         for name, items in domains.items():
             dl = _batches_of(learn, name, items)
