@@ -48,14 +48,19 @@ else
 endif
 	touch $@
 
-lock: $(STAMP)  ## rewrite requirements-lock.txt from .venv (after changing pyproject.toml's pins; uses uv)
+# After changing pyproject.toml's pins: `make install LOCK=none` (pip moves what the new pins need),
+# regenerate the outputs (make notebooks), then `make lock` freezes that environment. It does not
+# depend on install, which would first put the old lock back.
+lock:  ## rewrite requirements-lock.txt from .venv as it is (after new pins: make install LOCK=none, make notebooks)
+	test -x $(BIN)/python || { echo "make lock: no .venv; run make install first"; exit 1; }
 	test -x runs/uv/bin/uv || ($(PYTHON) -m venv runs/uv && runs/uv/bin/pip install --quiet uv)
 	$(BIN)/python tools/lock.py $(BIN)/python runs/uv/bin/uv
 
 # Exit 3 (another kind of processor or torch build) is not an error: the notebooks still run, and
-# test-notebooks skips only the digit-for-digit comparison. A setting that differs is an error.
+# test-notebooks skips only the digit-for-digit comparison; with STRICT=1 it is an error too.
+# A setting that differs is always an error.
 check-machine: $(STAMP)  ## can this machine reproduce the committed outputs (precision, threads, CPU, torch)?
-	@$(BIN)/python -m tlcourse.run --check-machine $(NOTEBOOKS) $(SOLUTIONS) || [ $$? -eq 3 ]
+	@$(BIN)/python -m tlcourse.run --check-machine $(NOTEBOOKS) $(SOLUTIONS) || [ $$? -eq 3 -a -z "$(STRICT)" ]
 
 run: $(OUT)/results.csv $(SOLVED)  ## execute every notebook, then the solutions, with papermill (MODE=offline); writes runs/MODE/results.csv
 

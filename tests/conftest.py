@@ -36,6 +36,8 @@ def float32_unless_a_test_says_otherwise(monkeypatch):
     tests/test_precision.py sets the other policies itself."""
     from tlcourse import runtime
     monkeypatch.setattr(runtime, "_precision", "fp32")
+    yield
+    runtime.close_autocast()   # a test that stopped a run mid-batch leaves nothing to the next
 
 
 @pytest.fixture

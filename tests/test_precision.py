@@ -166,20 +166,51 @@ def test_auto_trains_in_bfloat16_while_convolutions_are_frozen_and_float32_once_
     assert frozen == {torch.bfloat16} and seen[2] == {torch.float32}
 
 
-def test_an_interrupted_batch_does_not_leave_autocast_on_for_the_next_fit(precision, learn):
+class _Interrupt(training.Callback):
+    order = 20   # after Precision has entered its context
+
+    def before_batch(self):
+        raise KeyboardInterrupt   # a learner pressing stop mid-batch
+
+
+def test_an_interrupted_batch_does_not_change_what_runs_next(precision, learn, tmp_path):
+    from conftest import stand_in_learner, tiny_dls
     precision("bf16")
-
-    class Interrupt(training.Callback):
-        order = 20
-
-        def before_batch(self):
-            raise KeyboardInterrupt   # a learner pressing stop mid-batch
-
     with pytest.raises(KeyboardInterrupt):
-        learn.fit(1, 1e-3, cbs=Interrupt())
+        learn.fit(1, 1e-3, cbs=_Interrupt())
     precision("fp32")
-    learn.fit(1, 1e-3)                  # the next run closes what the interrupted one left open
-    assert not torch.is_autocast_enabled("cpu")
+    # another learner (a re-run cell builds a new one) computes at its own precision ...
+    other = stand_in_learner(tiny_dls(tmp_path / "other"))
+    watch = OutputDtypes(other.model)
+    other.fit(1, 1e-3)
+    assert watch.remove() == {torch.float32} and not torch.is_autocast_enabled("cpu")
+    # ... and so does any entry point that is not a learner
+    with pytest.raises(KeyboardInterrupt):
+        learn.fit(1, 1e-3, cbs=_Interrupt())
+    with runtime.autocast("inference"):
+        assert not torch.is_autocast_enabled("cpu")
+
+
+def test_in_a_notebook_the_cell_that_was_stopped_closes_what_it_left_open(precision, learn, monkeypatch):
+    """In IPython the course closes a leftover context after every cell, before the next runs."""
+    registered = []
+
+    class Events:
+        def register(self, name, callback):
+            registered.append((name, callback))
+
+    class Shell:
+        events = Events()
+    import IPython
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
+    monkeypatch.setattr(runtime, "_closes_after_each_cell", False)
+    precision("bf16")
+    with pytest.raises(KeyboardInterrupt):
+        learn.fit(1, 1e-3, cbs=_Interrupt())
+    assert torch.is_autocast_enabled("cpu")           # left open by the stopped cell ...
+    (name, callback), = registered
+    callback(None)                                     # ... until IPython ends the cell
+    assert name == "post_run_cell" and not torch.is_autocast_enabled("cpu")
 
 
 def test_the_text_encoder_embeds_at_the_policy_precision_and_caches_by_it(precision, tmp_path, monkeypatch):
@@ -259,3 +290,20 @@ def test_domain_features_and_alignment_losses_come_back_in_float32_under_bf16(pr
     coral = shift.CORAL(learn.dls.train, weight=1.0)
     learn.fit(1, 1e-3, cbs=coral)
     assert coral.source_features.dtype == torch.float32 and np.isfinite(coral.losses).all()
+
+
+def test_on_another_device_nothing_is_a_setting_to_change(precision, tmp_path):
+    precision("fp32")
+    gpu_made = _notebook_made_with(tmp_path / "gpu.ipynb", {**runtime.environment(), "device": "cuda",
+                                                           "threads": None})
+    problems = run.check_machine([gpu_made])
+    assert problems["settings"] == [] and any("threads" in p for p in problems["machine"])
+
+
+def test_compare_refuses_a_run_made_under_other_settings(precision, tmp_path, capsys):
+    precision("fp32")
+    committed = _notebook_made_with(tmp_path / "00_x.ipynb", runtime.environment())
+    (tmp_path / "runs").mkdir()
+    _notebook_made_with(tmp_path / "runs" / "00_x.ipynb", {**runtime.environment(), "precision": "bf16"})
+    assert run.compare([committed], tmp_path / "runs") == 1
+    assert "run it again" in capsys.readouterr().out

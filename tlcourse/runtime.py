@@ -81,8 +81,8 @@ def bf16_native(where: torch.device | None = None) -> bool:
     """Does this device compute bfloat16 natively? A CUDA GPU that supports it, or a CPU with
     AVX-512 BF16 or AMX (elsewhere torch emulates bfloat16 on the CPU, slower than float32)."""
     where = device() if where is None else where
-    if where.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+    if where.type == "cuda":   # emulated bfloat16 (T4, V100) is slower than float32
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     if where.type == "cpu":
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     return False
@@ -103,10 +103,41 @@ def autocast(work: str):
     or nothing at all for float32. Weights stay float32 either way. Used by every entry point
     that computes (features, predictions, the text encoder, fastai training through
     `training.Precision`); introduced in notebook 00."""
+    close_autocast()   # one a stopped training run left open must not change this work's precision
     dtype = dtype_for(work)
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device().type, dtype=dtype)
+
+
+# Contexts opened by `open_autocast` and not closed yet: a fastai callback cannot use `with`, and a
+# run stopped mid-batch (Ctrl-C in a notebook) never reaches the callback that would close it.
+_held: list = []
+_closes_after_each_cell = False
+
+
+def open_autocast(work: str) -> None:
+    """Enter `autocast(work)` until `close_autocast()`; for callbacks (`training.Precision`).
+    Whatever a stopped run left open is closed first, and in IPython after every cell."""
+    global _closes_after_each_cell
+    ctx = autocast(work)
+    ctx.__enter__()
+    _held.append(ctx)
+    if not _closes_after_each_cell:
+        try:
+            from IPython import get_ipython
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+        if shell is not None:
+            shell.events.register("post_run_cell", lambda result: close_autocast())
+            _closes_after_each_cell = True
+
+
+def close_autocast() -> None:
+    """Leave every context `open_autocast` entered (nothing if none is open)."""
+    while _held:
+        _held.pop().__exit__(None, None, None)
 
 
 # The instruction sets whose presence changes which kernels torch and oneDNN run.

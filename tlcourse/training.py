@@ -86,30 +86,26 @@ class Precision(Callback):
     "inference" when validating or predicting, and when training as "conv training" if any
     convolution's weights learn, else as "training" (a head, BatchNorm layers, a transformer):
     under `auto` on a CPU with native bfloat16, only training convolutions stays float32,
-    where bfloat16 measured slower. Autocast covers the forward pass only: predictions are
-    handed back in float32, so losses, metrics and `get_preds` see float32 as before.
+    where bfloat16 measured slower. Autocast covers the forward pass (whose operations run
+    their backward in the same precision); predictions are handed back in float32, so losses,
+    metrics and `get_preds` see float32 as before.
     """
-    order = 10  # before other callbacks look at the batch, as fastai's MixedPrecision
-
-    def __init__(self):
-        self._active = None
+    # As fastai's MixedPrecision. Callbacks of a lower order (BnFreeze, L2SP, shift's CORAL and
+    # DANN) see the batch first and the predictions still in bfloat16, so they cast what they keep.
+    order = 10
 
     def _leave(self):
-        if self._active is not None:
-            self._active.__exit__(None, None, None)
-            self._active = None
+        runtime.close_autocast()   # also closes one a run stopped mid-batch left open
 
     def before_fit(self):
-        self._leave()  # a run interrupted mid-batch (Ctrl-C) left its context open
+        self._leave()
         convs = (m for m in self.learn.model.modules() if isinstance(m, nn.modules.conv._ConvNd))
         trains_convs = any(p.requires_grad for m in convs for p in m.parameters(recurse=False))
         self.train_work = "conv training" if trains_convs else "training"
 
     def before_batch(self):
-        self._leave()
         training = getattr(self.learn, "training", False) and getattr(self, "train_work", None) is not None
-        self._active = runtime.autocast(self.train_work if training else "inference")
-        self._active.__enter__()
+        runtime.open_autocast(self.train_work if training else "inference")
 
     def after_pred(self):
         # The loss, metrics and any callback's extra loss are computed in float32 outside
