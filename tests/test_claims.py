@@ -103,7 +103,7 @@ def fine_tuning():
 
 
 def test_02_lr_finder_suggestions_fall_in_the_noise(fine_tuning):
-    # "Below about 1e-4 the head learns next to nothing ... both automatic suggestions land in that noise."
+    # "Below about 1e-4 the head learns next to nothing ... both automatic suggestions land in or at the edge of that noise."
     assert fine_tuning["valley_lr"] < 1e-3 and fine_tuning["minimum_lr"] < 1e-4
 
 
