@@ -29,7 +29,7 @@ NOBAR := TLCOURSE_PROGRESS=0
 # for a platform the lock cannot serve.
 LOCK ?= requirements-lock.txt
 
-.PHONY: help install lock check-machine run notebooks test test-unit test-notebooks test-browser browser guide benchmark lab clean
+.PHONY: help install lock check-machine run notebooks evidence test test-unit test-notebooks test-browser browser guide benchmark lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -78,6 +78,11 @@ $(OUT)/solutions/%.ipynb: solutions/%.ipynb $(LIBRARY) $(STAMP) | $(OUT)/results
 
 notebooks: $(STAMP)  ## regenerate the committed notebook and solution outputs (offline papermill run, in place)
 	$(NOBAR) $(BIN)/python -m tlcourse.run --inplace $(NOTEBOOKS) $(SOLUTIONS)
+
+# Not part of make test (it takes about 50 minutes); the tests read the files it writes. The
+# default run of each notebook is the committed notebook, executed in place.
+evidence: $(STAMP)  ## every notebook five times, one seed (or seed set) each, one at a time: evidence/*.csv; NOTEBOOKS="02 05" for some
+	$(NOBAR) $(BIN)/python -m tlcourse.evidence $(NOTEBOOKS)
 
 test: check-machine test-unit test-notebooks test-browser  ## unit tests, papermill + nbval on every notebook, then the browser test
 

@@ -14,6 +14,9 @@ from IPython.display import display
 from .runtime import format_seconds
 
 METADATA_KEY = "tlcourse_record"
+# Everything recorded so far in this process (a notebook's kernel): what `evidence.runs` sets
+# beside the other seeds' runs.
+RECORDED: dict = {}
 
 
 def _show(name: str, value) -> str:
@@ -40,6 +43,7 @@ def _plain(name: str, value):
 def record(**figures) -> None:
     """Record named figures (numbers or short strings), e.g. `record(transfer_acc=0.91)`."""
     figures = {name: _plain(name, value) for name, value in figures.items()}
+    RECORDED.update(figures)
     text = "\n".join(f"recorded {name} = {_show(name, value)}" for name, value in figures.items())
     display({"text/plain": text}, raw=True, metadata={METADATA_KEY: figures})
 

@@ -28,11 +28,13 @@ from .runtime import THREADS, WORK, environment, format_seconds
 MODES = ("offline", "full")
 
 
-def execute(notebook: Path, output: Path, mode: str = "offline", timeout: int = 600) -> float:
+def execute(notebook: Path, output: Path, mode: str = "offline", timeout: int = 600,
+            parameters: dict | None = None) -> float:
     """Run one notebook with papermill; returns its wall time in seconds.
 
     In offline mode no parameter is injected, so a regenerated notebook is exactly
-    what a learner runs; other modes inject `mode`. `timeout` is per cell: a cell
+    what a learner runs; other modes inject `mode`, and `parameters` (a seed, for
+    `tlcourse.evidence`) are injected as given. `timeout` is per cell: a cell
     that hangs fails the run instead of blocking it.
     """
     import papermill
@@ -44,7 +46,7 @@ def execute(notebook: Path, output: Path, mode: str = "offline", timeout: int = 
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     papermill.execute_notebook(
-        str(notebook), str(output), parameters={} if mode == "offline" else {"mode": mode},
+        str(notebook), str(output), parameters={**({} if mode == "offline" else {"mode": mode}), **(parameters or {})},
         cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
         execution_timeout=timeout)
     seconds = time.perf_counter() - start
