@@ -242,30 +242,39 @@ def spread(table: pd.DataFrame, figures: list) -> pd.DataFrame:
     """Mean, standard deviation and range of `figures` over the runs in `table`."""
     rows = [{"figure": f, "runs": table[f].count(), "mean": table[f].mean(), "std": table[f].std(),
              "lowest": table[f].min(), "highest": table[f].max()} for f in figures]
-    return pd.DataFrame(rows).set_index("figure").round(3)
+    return pd.DataFrame(rows).set_index("figure")
 
 
 def verdicts(checks: list) -> pd.DataFrame:
     """A table of verdicts, for a notebook to show which of its comparisons the runs support."""
-    signs = {"ahead": ">", "level": "~", "undecided": "?", "at least": ">=x", "same": "=="}
-    rows = [{"claim": f"{v.a} {signs[v.claim]} {v.b}",
-             "mean difference": round(v.mean, 3), "2 SE": round(2 * v.se, 3),
-             "runs ahead": f"{v.wins} of {v.n}", "holds": v.holds} for v in checks]
+    rows = []
+    for v in checks:
+        if v.claim == "at least":
+            rows.append({"claim": f"{v.a} >= {v.margin:g} x {v.b}", "mean": v.mean, "2 SE": float("nan"),
+                         "runs": f"{sum(d >= v.margin for d in v.differences)} of {v.n} at {v.margin:g}x or more",
+                         "holds": v.holds})
+            continue
+        sign = {"ahead": ">", "level": "~", "undecided": "?", "same": "=="}[v.claim]
+        rows.append({"claim": f"{v.a} {sign} {v.b}", "mean": v.mean, "2 SE": 2 * v.se,
+                     "runs": f"{v.wins} of {v.n} ahead", "holds": v.holds})
     return pd.DataFrame(rows).set_index("claim")
 
 
 def show(table: pd.DataFrame, figures: list, checks: list) -> None:
     """Print what the runs in `table` measured (`spread` of `figures`) and which of `checks` (verdicts
-    of `ahead`, `level`, ...) hold by the course's rule: the notebooks' "How sure are we?" cells."""
+    of `ahead`, `level`, ...) hold by the course's rule: the notebooks' "How sure are we?" cells.
+    In the second table "mean" is the mean difference A - B over the runs (for a ratio, A / B)."""
     others = len(table) - 1
     print(f"{len(table)} runs: this one" + (f" and {others} more from the course's evidence "
                                             f"(make evidence)" if others else " (no evidence file found)"))
-    with pd.option_context("display.width", 120, "display.max_columns", 20):
-        print(spread(table, figures).to_string())
+    three = lambda value: f"{value:.3g}"   # three significant digits: accuracies and learning rates alike
+    with pd.option_context("display.width", 140, "display.max_columns", 20, "display.max_colwidth", 80):
+        print(spread(table, figures).to_string(float_format=three))
         if checks:
             print(f"\nBy the course's rule (ahead on at least {math.ceil(WINS * len(table))} of {len(table)} runs "
-                  f"and by more than twice the standard error; level: within {MARGIN} either way):")
-            print(verdicts(checks).to_string())
+                  f"and by more than twice the standard error; level: within {MARGIN} either way;\n"
+                  f"?: neither, the runs do not tell them apart). mean: the mean difference over the runs.")
+            print(verdicts(checks).to_string(float_format=three, na_rep=""))
 
 
 # --------------------------------------------------------------------------- making evidence
@@ -456,7 +465,10 @@ def _cell(table: pd.DataFrame, figure: str) -> str:
 
 def readme_tables() -> str:
     """The README's results tables, from the evidence: mean ± standard deviation over the runs."""
-    blocks = []
+    minutes = {stem: meta(stem)["seconds"] / 60 for stem, *_ in TABLES}
+    blocks = [f"The runs behind these tables took {sum(minutes.values()):.0f} minutes in all, one after another on "
+              f"this machine (per notebook: " + ", ".join(f"{stem[:2]} {m:.0f}" for stem, m in minutes.items())
+              + " minutes)."]
     for stem, header, columns, rows in TABLES:
         table = load(stem)
         unit = "seed sets of three" if " " in str(table["seed"].iloc[0]) else "seeds"
