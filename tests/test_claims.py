@@ -228,52 +228,71 @@ def small_rates_leave_the_body_near_its_start(t):
 
 # --------------------------------------------------------------------------- 04 domain shift
 
+ADAPTATION = ("adabn", "coral", "dann")
+
+
+def acc(shift: str, method: str) -> str:
+    return f"{shift}_{method}_acc"
+
+
 @claim("04_domain_shift")
 def both_shifts_cost_accuracy(t):
-    """The shift costs most of the digits' accuracy and takes the cells to about chance."""
+    """The shift costs most of the digits' accuracy and takes the cells to chance (level with 0.5)."""
     return [ahead(t, "digits_source_acc", "digits_source_only_acc"),
             ahead(t, "cells_source_acc", "cells_source_only_acc"),
-            level(t, "cells_source_only_acc", 0.5, 0.05)]
+            level(t, "cells_source_only_acc", 0.5)]
 
 
 @claim("04_domain_shift")
-def the_ceiling_is_above_every_method(t):
-    """A model trained on the target is above every method, on both shifts."""
-    checks = []
-    for shift in ("digits", "cells"):
-        for method in ("adabn", "coral", "dann", "k10"):
-            checks.append(ahead(t, f"{shift}_ceiling_acc", f"{shift}_{method}_acc"))
-    return checks
+def every_method_beats_source_only(t):
+    """On both shifts every method beats source-only."""
+    return [ahead(t, acc(s, m), acc(s, "source_only")) for s in ("digits", "cells")
+            for m in ADAPTATION + ("k1", "k5", "k10")]
 
 
 @claim("04_domain_shift")
-def adabn_helps_on_digits(t):
-    """AdaBN raises the digits' target accuracy over source-only."""
-    return [ahead(t, "digits_adabn_acc", "digits_source_only_acc")]
+def on_digits_adabn_beats_coral_and_dann_which_are_not_told_apart(t):
+    """Digits: AdaBN beats CORAL and DANN; the runs do not tell CORAL and DANN apart."""
+    return [ahead(t, "digits_adabn_acc", "digits_coral_acc"), ahead(t, "digits_adabn_acc", "digits_dann_acc"),
+            undecided(t, "digits_coral_acc", "digits_dann_acc")]
 
 
 @claim("04_domain_shift")
-def few_labels_beat_every_unsupervised_method_on_digits(t):
-    """Ten labelled target digits per class beat every method that uses none."""
-    return [ahead(t, "digits_k10_acc", m) for m in ("digits_adabn_acc", "digits_coral_acc", "digits_dann_acc")]
+def on_digits_more_labels_help_and_ten_beat_every_unsupervised_method(t):
+    """Digits: k = 10 beats 5 beats 1; ten beat every method without labels; AdaBN beats one label per class
+    and loses to five."""
+    return trend(t, ["digits_k10_acc", "digits_k5_acc", "digits_k1_acc"]) + \
+        [ahead(t, "digits_k10_acc", acc("digits", m)) for m in ADAPTATION] + \
+        [ahead(t, "digits_adabn_acc", "digits_k1_acc"), ahead(t, "digits_k5_acc", "digits_adabn_acc")]
 
 
 @claim("04_domain_shift")
-def more_target_labels_help_on_digits(t):
-    """On digits, more target labels per class help: k = 1, 5, 10."""
-    return trend(t, ["digits_k10_acc", "digits_k5_acc", "digits_k1_acc"])
+def the_ceiling_is_above_ten_labels(t):
+    """A model trained on the target is above ten labels per class, on both shifts."""
+    return [ahead(t, acc(s, "ceiling"), acc(s, "k10")) for s in ("digits", "cells")]
 
 
 @claim("04_domain_shift")
-def coral_helps_on_cells(t):
-    """On the cells, CORAL raises the target accuracy over source-only."""
-    return [ahead(t, "cells_coral_acc", "cells_source_only_acc")]
+def on_cells_the_ranking_differs(t):
+    """Cells: CORAL ahead of DANN, DANN ahead of AdaBN; ten labels beat AdaBN and DANN but are not told apart from CORAL."""
+    return [ahead(t, "cells_coral_acc", "cells_dann_acc"), ahead(t, "cells_dann_acc", "cells_adabn_acc"),
+            ahead(t, "cells_k10_acc", "cells_adabn_acc"), ahead(t, "cells_k10_acc", "cells_dann_acc"),
+            undecided(t, "cells_k10_acc", "cells_coral_acc")]
 
 
 @claim("04_domain_shift")
-def corruptions_hurt_and_test_time_adabn_wins_some_back(t):
-    """Severity-5 corruptions cut the digit model's accuracy; AdaBN on the corrupted images wins some back."""
-    return [ahead(t, "corrupted_clean_acc", "corrupted_mean_sev5_acc"),
+def coral_and_dann_leave_the_domains_separable_and_coral_does_not_shrink_its_distance(t):
+    """CORAL and DANN left the domains perfectly separable, AdaBN made them overlap, and the CORAL distance on
+    held-out images was larger after CORAL training than for source-only."""
+    return [same(t, "separability_coral", 1.0), same(t, "separability_dann", 1.0),
+            ahead(t, "separability_source_only", "separability_adabn"),
+            ahead(t, "coral_distance_coral", "coral_distance_source_only")]
+
+
+@claim("04_domain_shift")
+def corruptions_hurt_and_test_time_adabn_wins_much_back(t):
+    """Severity-5 corruptions cut accuracy far below clean, the worst to chance (0.1); AdaBN wins much back."""
+    return [ahead(t, "corrupted_clean_acc", "corrupted_mean_sev5_acc"), level(t, "corrupted_worst_sev5_acc", 0.1),
             ahead(t, "corrupted_mean_sev5_adabn_acc", "corrupted_mean_sev5_acc")]
 
 

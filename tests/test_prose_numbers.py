@@ -35,8 +35,9 @@ ENUMERATION = re.compile(r"(?m)^[ \t]*(?:#+[ \t]*)?\d+[.)][ \t]")
 # The opening cell's estimate of how long a learner takes to read it ("20-30 minutes to read and try"):
 # an estimate, not a measurement (the instructor guide's table holds the measured run times).
 DURATION = re.compile(r"^(?:\s*[–-]\s*\d+)?\s*minutes to read")
-# Code a learner is invited to type instead ("try `size = 96`"), in "What to try next" and the exercises.
-SUGGESTION_SECTIONS = re.compile(r"^#+ .*(What to try next|Exercise)", re.IGNORECASE | re.MULTILINE)
+# Code a learner is invited to type instead ("try `size = 96`"), in "What to try next", the exercises and
+# the description of the parameters (`mode = "full"`).
+SUGGESTION_SECTIONS = re.compile(r"^#+ .*(What to try next|Exercise|Parameters)", re.IGNORECASE | re.MULTILINE)
 
 
 def typed(markdown: str, opening: bool = False):
@@ -141,3 +142,58 @@ def test_the_number_reader_finds_numbers_and_skips_names():
     assert _matches(70.5, 1, 1.0, False, {0.705}) and _matches(0.71, 2, 1.0, False, {0.7071})
     assert not _matches(0.72, 2, 1.0, False, {0.705})
     assert _matches(3.4, 1, 1e6, False, {3401872.0})
+
+
+def _parameters(nb) -> dict:
+    import ast
+    values = {}
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                    try:
+                        values[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        pass
+    return values
+
+
+def hyperparameter_mismatches(nb) -> list[str]:
+    """`lr = 2e-3` in the prose (outside "What to try next", the exercises and the parameters' description,
+    and not after "try") that is not the parameters cell's value."""
+    import ast
+    parameters = _parameters(nb)
+    wrong, suggesting = [], False
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        headings = re.findall(r"(?m)^#+ .*$", cell.source)
+        if headings:
+            suggesting = bool(SUGGESTION_SECTIONS.search(headings[-1]))
+        if suggesting:
+            continue
+        for match in re.finditer(r"`(\w+)\s*=\s*([^`]+)`", cell.source):
+            name, value = match.groups()
+            if name not in parameters or re.search(r"\btry\s*$", cell.source[:match.start()]):
+                continue   # not a parameter, or another value to try
+            try:
+                typed_value = ast.literal_eval(value.strip())
+            except (ValueError, SyntaxError):
+                continue
+            if typed_value != parameters[name]:
+                wrong.append(f"`{name} = {value}` in the prose, {parameters[name]!r} in the parameters cell")
+    return wrong
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_hyperparameters_named_in_the_prose_match_the_parameters_cell(path):
+    wrong = hyperparameter_mismatches(nbformat.read(path, as_version=4))
+    assert not wrong, f"{path.name}:\n  " + "\n  ".join(wrong)
+
+
+def test_a_wrong_hyperparameter_in_the_prose_is_found():
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    nb = new_notebook(cells=[new_code_cell("lr = 1e-2\nseed = 0", metadata={"tags": ["parameters"]}),
+                             new_markdown_cell("## 1. Training\nWe train with `lr = 1e-3`; try `lr = 3e-2`."),
+                             new_markdown_cell("## What to try next\nSet `lr = 1e-1`.")])
+    assert hyperparameter_mismatches(nb) == ["`lr = 1e-3` in the prose, 0.01 in the parameters cell"]

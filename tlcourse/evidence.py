@@ -48,7 +48,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .results import RECORDED, recorded
+from .results import RECORDED, _varies, recorded
 from .runtime import environment, format_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -220,7 +220,8 @@ def runs(notebook, namespace: dict) -> pd.DataFrame:
 
     Called from a notebook after its experiments, as `evidence.runs("00_concepts", globals())`:
     the figures the notebook recorded (`record`) stand for the run with its `seed` (or `seeds`),
-    and the evidence file supplies the runs with other seeds. A learner who changed a parameter
+    and the evidence file supplies the runs with other seeds (and the durations of this seed's run,
+    which differ at every run). A learner who changed a parameter
     other than the seed gets this run alone: the evidence was made with the committed values."""
     seeds = namespace.get("seeds", namespace.get("seed"))
     mine = pd.DataFrame([{**RECORDED, "seed": _label(seeds)}])
@@ -234,6 +235,11 @@ def runs(notebook, namespace: dict) -> pd.DataFrame:
         print(f"You changed {', '.join(changed)}: the course's evidence was made with the committed values, "
               "so only this run is shown.")
         return mine
+    # Durations vary from run to run; this run's would make the printed tables differ at every run (and
+    # nbval could not compare them), so they come from the evidence's run with the same seed.
+    same = others[others["seed"] == _label(seeds)]
+    for name in [c for c in mine.columns if _varies(c)]:
+        mine[name] = same[name].iloc[0] if len(same) and name in same else float("nan")
     others = others[others["seed"] != _label(seeds)]
     return pd.concat([mine, others], ignore_index=True)
 
