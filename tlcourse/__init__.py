@@ -22,6 +22,7 @@ The course's pipeline, one module per stage:
 - `exercises` the self-checks of each notebook's exercises (worked solutions: solutions/)
 - `plots`    every figure the course shows; each function returns its Figure
 - `results`  each notebook's headline figures, gathered by `run`
+- `evidence` each notebook run over five seeds (`make evidence`), and the one rule by which a claim holds
 - `run`      execute the notebooks with papermill and collect one results table
 - `finetune` notebook 02's recipe from the command line, on several GPUs with `accelerate launch`
 - `guide`    the instructor guide's timing table, from a run's results

@@ -271,8 +271,11 @@ def show(table: pd.DataFrame, figures: list, checks: list) -> None:
     of `ahead`, `level`, ...) hold by the course's rule: the notebooks' "How sure are we?" cells.
     In the second table "mean" is the mean difference A - B over the runs (for a ratio, A / B)."""
     others = len(table) - 1
-    print(f"{len(table)} runs: this one" + (f" and {others} more from the course's evidence "
-                                            f"(make evidence)" if others else " (no evidence file found)"))
+    seeds = list(table["seed"])
+    word = "seeds" if " " in str(seeds[0]) else "seed"
+    print(f"{len(table)} runs: this one ({word} {seeds[0]})" + (
+        f" and {others} more from the course's evidence (make evidence; {word} {', '.join(seeds[1:])})"
+        if others else " (no evidence file found)"))
     three = lambda value: f"{value:.3g}"   # three significant digits: accuracies and learning rates alike
     with pd.option_context("display.width", 140, "display.max_columns", 20, "display.max_colwidth", 80):
         print(spread(table, figures).to_string(float_format=three))
