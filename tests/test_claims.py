@@ -299,34 +299,54 @@ def corruptions_hurt_and_test_time_adabn_wins_much_back(t):
 # --------------------------------------------------------------------------- 05 text
 
 @claim("05_text_transfer")
-def transfer_wins_when_labels_are_few(t):
-    """With 8 and 32 labelled tweets per class the probe beats TF-IDF and fine-tuning beats TF-IDF."""
-    return [ahead(t, f"probe_{n}_acc", f"tfidf_{n}_acc") for n in (8, 32)] + \
-           [ahead(t, f"fine_tuned_{n}_acc", f"tfidf_{n}_acc") for n in (8, 32)]
+def the_probe_beats_tfidf_only_with_few_labels(t):
+    """The probe beats TF-IDF at 8 tweets per class; at 32 and 128 they are not told apart; at 512 TF-IDF is ahead."""
+    return [ahead(t, "probe_8_acc", "tfidf_8_acc"), undecided(t, "probe_32_acc", "tfidf_32_acc"),
+            undecided(t, "probe_128_acc", "tfidf_128_acc"), ahead(t, "tfidf_512_acc", "probe_512_acc")]
 
 
 @claim("05_text_transfer")
 def the_probes_lead_shrinks_as_labels_grow(t):
-    """The probe's lead over TF-IDF shrinks as labels grow."""
-    return trend(t, ["probe_lead_8", "probe_lead_32", "probe_lead_128", "probe_lead_512"])
+    """The probe's lead is larger at 8 than at 128 and 512, and larger at 32 than at 128."""
+    return [ahead(t, "probe_lead_8", "probe_lead_128"), ahead(t, "probe_lead_8", "probe_lead_512"),
+            ahead(t, "probe_lead_32", "probe_lead_128")]
 
 
 @claim("05_text_transfer")
-def fine_tuning_beats_the_probe(t):
-    """Fine-tuning the encoder beats the frozen probe at 32 and 128 tweets per class."""
-    return [ahead(t, f"fine_tuned_{n}_acc", f"probe_{n}_acc") for n in (32, 128)]
+def fine_tuning_beats_tfidf_and_the_probe_from_32(t):
+    """Fine-tuning beats TF-IDF at 8, 32 and 128, and the probe at 32 and 128; at 8 it is not told apart from the probe."""
+    return [ahead(t, f"fine_tuned_{n}_acc", f"tfidf_{n}_acc") for n in (8, 32, 128)] + \
+        [ahead(t, f"fine_tuned_{n}_acc", f"probe_{n}_acc") for n in (32, 128)] + \
+        [undecided(t, "fine_tuned_8_acc", "probe_8_acc")]
+
+
+@claim("05_text_transfer")
+def fine_tuning_is_worth_four_times_the_labels(t):
+    """Fine-tuned on 128 per class, the encoder is level with TF-IDF on 512 and ahead of the probe on 512."""
+    return [level(t, "fine_tuned_128_acc", "tfidf_512_acc"), ahead(t, "fine_tuned_128_acc", "probe_512_acc")]
 
 
 @claim("05_text_transfer")
 def fine_tuning_takes_far_longer(t):
-    """Fine-tuning takes far longer than the probe (at least 100 times)."""
+    """Fine-tuning takes at least a hundred times as long as the probe, on every run."""
     return [at_least(t, "fine_tuned_32_seconds", "probe_32_seconds", 100)]
 
 
 @claim("05_text_transfer")
+def one_rate_and_discriminative_rates_are_not_told_apart(t):
+    """One rate against discriminative rates: not told apart."""
+    return [undecided(t, "fine_tuned_32_acc", "fine_tuned_one_rate_32_acc")]
+
+
+@claim("05_text_transfer")
 def the_topic_shift_costs_every_approach(t):
-    """Trained on airline tweets, every approach loses accuracy on other subjects."""
-    return [ahead(t, f"shift_{m}_source_acc", f"shift_{m}_target_acc") for m in ("tfidf", "probe", "fine_tuned")]
+    """Every approach loses on other subjects; models trained there do better; the pretrained approaches keep
+    more than TF-IDF, and are not told apart from each other."""
+    methods = ("tfidf", "probe", "fine_tuned")
+    return [ahead(t, f"shift_{m}_source_acc", f"shift_{m}_target_acc") for m in methods] + \
+        [ahead(t, f"shift_{m}_target_trained_acc", f"shift_{m}_target_acc") for m in ("tfidf", "probe")] + \
+        [ahead(t, f"shift_{m}_target_acc", "shift_tfidf_target_acc") for m in ("probe", "fine_tuned")] + \
+        [undecided(t, "shift_fine_tuned_target_acc", "shift_probe_target_acc")]
 
 
 # --------------------------------------------------------------------------- the tests
