@@ -260,7 +260,11 @@ def verdicts(checks: list) -> pd.DataFrame:
                          "runs": f"{sum(d >= v.margin for d in v.differences)} of {v.n} at {v.margin:g}x or more",
                          "holds": v.holds})
             continue
-        sign = {"ahead": ">", "level": "~", "undecided": "?", "same": "=="}[v.claim]
+        if v.claim == "same":
+            rows.append({"claim": f"{v.a} == {v.b}", "mean": float("nan"), "2 SE": float("nan"),
+                         "runs": f"{int(sum(v.differences))} of {v.n} equal", "holds": v.holds})
+            continue
+        sign = {"ahead": ">", "level": "~", "undecided": "?"}[v.claim]
         rows.append({"claim": f"{v.a} {sign} {v.b}", "mean": v.mean, "2 SE": 2 * v.se,
                      "runs": f"{v.wins} of {v.n} ahead", "holds": v.holds})
     return pd.DataFrame(rows).set_index("claim")
