@@ -26,6 +26,17 @@ def test_tweets_are_the_graded_corpus():
     assert given.between(0, 1).all() and len(given) > 30_000   # some of the six corpora give no agreement
 
 
+def test_the_corpus_mojibake_is_removed_on_loading():
+    # CrowdFlower's export lost the bytes of curly quotes, ellipses and emoji ("äóì", "äó_"): what is left is
+    # dropped, HTML entities are decoded (once: the corpus escaped one tweet twice), and no tweet keeps a
+    # non-ASCII character.
+    assert text.repair("äóì@Forever21: The lineup is here! http://t.co/hw3Tmf0IsKäó\x9d @_madddddie _ôÖ_") == \
+        "@Forever21: The lineup is here! http://t.co/hw3Tmf0IsK @_madddddie"
+    assert text.repair("@united  customers &amp; crew   ") == "@united customers & crew"
+    tweets = text.tweets()["text"]
+    assert not tweets.str.contains(r"[^\x00-\x7f]").any() and tweets.str.contains("&amp;").sum() <= 1
+
+
 def test_encoder_loads_and_embeds_without_the_network(no_network):
     text.load_encoder.cache_clear()
     encoder = text.load_encoder()
