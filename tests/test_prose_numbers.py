@@ -15,6 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tlcourse import evidence
+
 ROOT = Path(__file__).parents[1]
 DOCUMENTS = sorted(ROOT.glob("notebooks/[0-9][0-9]_*.ipynb")) + sorted(ROOT.glob("solutions/[0-9][0-9]_*.ipynb"))
 
@@ -107,6 +109,19 @@ def exempt() -> dict[str, set[str]]:
     return table
 
 
+def prose(nb):
+    """The markdown cells, each with whether it sits in a section of suggestions (the last heading so far
+    is "What to try next", an exercise or the parameters' description)."""
+    suggesting = False
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        headings = re.findall(r"(?m)^#+ .*$", cell.source)
+        if headings:
+            suggesting = bool(SUGGESTION_SECTIONS.search(headings[-1]))
+        yield cell, suggesting
+
+
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_every_number_in_the_prose_is_shown_by_the_notebook(path):
     nb = nbformat.read(path, as_version=4)
@@ -114,12 +129,7 @@ def test_every_number_in_the_prose_is_shown_by_the_notebook(path):
     allowed = exempt()
     where = f"{path.parent.name}/{path.stem}"
     unknown = []
-    suggesting = False
-    markdown = [cell for cell in nb.cells if cell.cell_type == "markdown"]
-    for index, cell in enumerate(markdown):
-        headings = re.findall(r"(?m)^#+ .*$", cell.source)
-        if headings:
-            suggesting = bool(SUGGESTION_SECTIONS.search(headings[-1]))
+    for index, (cell, suggesting) in enumerate(prose(nb)):
         source = cell.source
         if suggesting:
             source = re.sub(r"`[^`]*=[^`]*`", " ", source)   # code to try, not a claim
@@ -144,32 +154,13 @@ def test_the_number_reader_finds_numbers_and_skips_names():
     assert _matches(3.4, 1, 1e6, False, {3401872.0})
 
 
-def _parameters(nb) -> dict:
-    import ast
-    values = {}
-    for cell in nb.cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            for node in ast.parse(cell.source).body:
-                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-                    try:
-                        values[node.targets[0].id] = ast.literal_eval(node.value)
-                    except ValueError:
-                        pass
-    return values
-
-
 def hyperparameter_mismatches(nb) -> list[str]:
     """`lr = 2e-3` in the prose (outside "What to try next", the exercises and the parameters' description,
     and not after "try") that is not the parameters cell's value."""
     import ast
-    parameters = _parameters(nb)
-    wrong, suggesting = [], False
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        headings = re.findall(r"(?m)^#+ .*$", cell.source)
-        if headings:
-            suggesting = bool(SUGGESTION_SECTIONS.search(headings[-1]))
+    parameters = evidence.parameters(nb)
+    wrong = []
+    for cell, suggesting in prose(nb):
         if suggesting:
             continue
         for match in re.finditer(r"`(\w+)\s*=\s*([^`]+)`", cell.source):

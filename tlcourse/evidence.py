@@ -48,7 +48,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .results import RECORDED, _varies, recorded
+from .results import RECORDED, _varies, changed, recorded
 from .runtime import environment, format_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,10 +292,11 @@ def show(table: pd.DataFrame, figures: list, checks: list) -> None:
 
 # --------------------------------------------------------------------------- making evidence
 
-def parameters(notebook: Path) -> dict:
-    """The values of a notebook's parameters cell (its cell tagged "parameters")."""
+def parameters(notebook) -> dict:
+    """The values of a notebook's parameters cell (its cell tagged "parameters"); `notebook` is a
+    path or an nbformat object."""
     import nbformat
-    nb = nbformat.read(notebook, as_version=4)
+    nb = nbformat.read(notebook, as_version=4) if not hasattr(notebook, "cells") else notebook
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     if len(cells) != 1:
         raise ValueError(f"{notebook} has {len(cells)} cells tagged 'parameters'; it needs one.")
@@ -397,7 +398,6 @@ def stale(notebook: Path) -> list[str]:
     """Why `notebook`'s committed outputs and its evidence disagree (empty: they agree): the
     evidence's default run against the committed figures, and the parameters it was made with
     against the notebook's parameters cell."""
-    from .results import _show, _varies
     stem = Path(notebook).stem
     fix = f"run {COMMAND.format(number=stem[:2])}"
     if not (EVIDENCE / f"{stem}.csv").exists():
@@ -410,19 +410,18 @@ def stale(notebook: Path) -> list[str]:
             problems.append(f"{stem}: parameter {name} is {now.get(name)} in the notebook, the evidence was "
                             f"made with {made['parameters'].get(name)}: {fix}")
     table = load(stem)
-    default = table.loc[0] if 0 in table.index else None
-    committed = recorded(notebook)
-    if default is None:
+    if 0 not in table.index:
         return problems + [f"{stem}: the evidence has no default run: {fix}"]
-    for name, value in committed.items():
-        if _varies(name):
-            continue
-        theirs = default.get(name)
-        if theirs is None or (isinstance(theirs, float) and math.isnan(theirs)):
+    committed = recorded(notebook)
+    # The default run's figures, each as the type the notebook recorded (the CSV reads 27 back as 27.0).
+    default = {name: value if isinstance(committed.get(name), str) or name not in committed
+               else type(committed[name])(value)
+               for name, value in table.loc[0].drop("seed").items() if not pd.isna(value)}
+    for name, mine, theirs in changed(committed, default):
+        if theirs is None:
             problems.append(f"{stem}: {name} is recorded in the notebook, not in its evidence: {fix}")
-        elif _show(name, value) != _show(name, type(value)(theirs) if not isinstance(value, str) else str(theirs)):
-            problems.append(f"{stem}: {name} is {_show(name, value)} in the committed notebook, "
-                            f"{_show(name, theirs)} in its evidence: {fix}")
+        elif mine is not None:
+            problems.append(f"{stem}: {name} is {mine} in the committed notebook, {theirs} in its evidence: {fix}")
     return problems
 
 
@@ -494,12 +493,8 @@ def readme_tables() -> str:
 
 
 def write_readme(path: Path = ROOT / "README.md") -> None:
-    text = path.read_text()
-    if START not in text or END not in text:
-        raise ValueError(f"{path} has no {START} ... {END} block for the results tables.")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{START}\n{readme_tables()}\n{END}{tail}")
+    from .guide import rewrite
+    rewrite(path, readme_tables(), START, END)
 
 
 def main(argv=None) -> int:

@@ -64,19 +64,28 @@ def _varies(name: str) -> bool:
     return name.endswith(("_seconds", "_per_second"))
 
 
-def differences(committed, executed) -> list[str]:
-    """Recorded figures that differ between two runs of one notebook, compared as `record`
-    prints them (4 decimals; durations and speeds are left out). Empty when the second run
-    reproduced the first: the check behind `python -m tlcourse.run --compare`."""
-    before, after = recorded(committed), recorded(executed)
+def changed(before: dict, after: dict) -> list[tuple[str, str | None, str | None]]:
+    """Recorded figures that differ between two sets of them, compared as `record` prints them
+    (4 decimals; durations and speeds are left out): (name, before, after) as printed, None on
+    the side that lacks the figure."""
     found = []
     for name in sorted(set(before) | set(after)):
         if _varies(name):
             continue
-        if name not in after or name not in before:
-            found.append(f"{name}: recorded only in the {'committed' if name in before else 'new'} run")
-            continue
-        old, new = _show(name, before[name]), _show(name, after[name])
+        old = _show(name, before[name]) if name in before else None
+        new = _show(name, after[name]) if name in after else None
         if old != new:
+            found.append((name, old, new))
+    return found
+
+
+def differences(committed, executed) -> list[str]:
+    """Recorded figures that differ between two runs of one notebook (`changed`). Empty when the
+    second run reproduced the first: the check behind `python -m tlcourse.run --compare`."""
+    found = []
+    for name, old, new in changed(recorded(committed), recorded(executed)):
+        if old is None or new is None:
+            found.append(f"{name}: recorded only in the {'committed' if new is None else 'new'} run")
+        else:
             found.append(f"{name}: {old} committed, {new} now")
     return found
