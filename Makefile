@@ -13,7 +13,7 @@ EXECUTED := $(patsubst notebooks/%,$(OUT)/%,$(NOTEBOOKS))
 # Worked solutions to each notebook's exercises: executed and tested like the notebooks.
 SOLUTIONS := $(sort $(wildcard solutions/[0-9][0-9]_*.ipynb))
 SOLVED := $(patsubst solutions/%,$(OUT)/solutions/%,$(SOLUTIONS))
-LIBRARY := $(wildcard tlcourse/*.py)
+LIBRARY := $(wildcard tlcourse/*.py tlcourse/*/*.py)
 
 # One thread policy for notebooks and tests alike (stored outputs reproduce only
 # under the thread count that made them). Unattended runs hide progress bars,
@@ -60,29 +60,29 @@ lock:  ## rewrite requirements-lock.txt from .venv as it is (after new pins: mak
 # test-notebooks skips only the digit-for-digit comparison; with STRICT=1 it is an error too.
 # A setting that differs is always an error.
 check-machine: $(STAMP)  ## can this machine reproduce the committed outputs (precision, threads, CPU, torch)?
-	@$(BIN)/python -m tlcourse.run --check-machine $(NOTEBOOKS) $(SOLUTIONS) || [ $$? -eq 3 -a -z "$(STRICT)" ]
+	@$(BIN)/python -m tlcourse.maintain.run --check-machine $(NOTEBOOKS) $(SOLUTIONS) || [ $$? -eq 3 -a -z "$(STRICT)" ]
 
 run: $(OUT)/results.csv $(SOLVED)  ## execute every notebook, then the solutions, with papermill (MODE=offline); writes runs/MODE/results.csv
 
 $(OUT)/results.csv: $(EXECUTED)
-	$(BIN)/python -m tlcourse.run --collect $(OUT)
+	$(BIN)/python -m tlcourse.maintain.run --collect $(OUT)
 
 # Notebooks run one at a time: two torch processes on two cores stall each other.
 .NOTPARALLEL:
 $(OUT)/%.ipynb: notebooks/%.ipynb $(LIBRARY) $(STAMP)
-	$(NOBAR) $(BIN)/python -m tlcourse.run --mode $(MODE) --out $(OUT) $<
+	$(NOBAR) $(BIN)/python -m tlcourse.maintain.run --mode $(MODE) --out $(OUT) $<
 
 # Solutions read the caches the notebooks fill, so they run after them.
 $(OUT)/solutions/%.ipynb: solutions/%.ipynb $(LIBRARY) $(STAMP) | $(OUT)/results.csv
-	$(NOBAR) $(BIN)/python -m tlcourse.run --mode $(MODE) --out $(OUT)/solutions $<
+	$(NOBAR) $(BIN)/python -m tlcourse.maintain.run --mode $(MODE) --out $(OUT)/solutions $<
 
 notebooks: $(STAMP)  ## regenerate the committed notebook and solution outputs (offline papermill run, in place)
-	$(NOBAR) $(BIN)/python -m tlcourse.run --inplace $(NOTEBOOKS) $(SOLUTIONS)
+	$(NOBAR) $(BIN)/python -m tlcourse.maintain.run --inplace $(NOTEBOOKS) $(SOLUTIONS)
 
 # Not part of make test (it takes about 50 minutes); the tests read the files it writes. The
 # default run of each notebook is the committed notebook, executed in place.
 evidence: $(STAMP)  ## every notebook five times, one seed (or seed set) each, one at a time: evidence/*.csv; NOTEBOOKS="02 05" for some
-	$(NOBAR) $(BIN)/python -m tlcourse.evidence $(NOTEBOOKS)
+	$(NOBAR) $(BIN)/python -m tlcourse.maintain.evidence $(NOTEBOOKS)
 
 test: check-machine test-unit test-notebooks test-browser  ## unit tests, papermill + nbval on every notebook, then the browser test
 
@@ -90,8 +90,8 @@ test-unit: $(STAMP)  ## fast tests of the library and of the notebooks' recorded
 	$(BIN)/python -m pytest -q
 
 test-notebooks: check-machine run  ## papermill (make run): figures as committed? then nbval against the committed outputs
-	@if $(BIN)/python -m tlcourse.run --check-machine --quiet $(NOTEBOOKS) $(SOLUTIONS); then \
-		$(BIN)/python -m tlcourse.run --compare $(OUT) $(NOTEBOOKS) && \
+	@if $(BIN)/python -m tlcourse.maintain.run --check-machine --quiet $(NOTEBOOKS) $(SOLUTIONS); then \
+		$(BIN)/python -m tlcourse.maintain.run --compare $(OUT) $(NOTEBOOKS) && \
 		$(NOBAR) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 			--nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 600 $(NOTEBOOKS) $(SOLUTIONS); \
 	else echo "test-notebooks: every notebook and solution ran without error (make run); on this machine their" \
@@ -113,7 +113,7 @@ browser:  ## install Debian's chromium and chromium-driver for the browser test 
 
 guide: run  ## the instructor guide's timing table from this machine's make run (kept in docs/timings.csv)
 	cp $(OUT)/results.csv docs/timings.csv
-	$(BIN)/python -m tlcourse.guide docs/timings.csv docs/instructor_guide.md
+	$(BIN)/python -m tlcourse.maintain.guide docs/timings.csv docs/instructor_guide.md
 
 benchmark: $(STAMP)  ## the README's benchmarks: ELPV's published protocol (~30 min), then throughput (~3 min)
 	$(BIN)/python benchmarks/elpv_deitsch.py

@@ -52,12 +52,12 @@ def _timed(step, n: int) -> float:
 def _image_steps(size: int = 128, bs: int = 32):
     import torch
     from torch import nn
-    from tlcourse import models
+    from tlcourse import backbones
 
-    whole = models.efficientnet_lite0(pretrained=True)
+    whole = backbones.efficientnet_lite0(pretrained=True)
     body = whole[0]
     head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1280, 2))
-    spec = models.get_backbone("efficientnet_lite0")
+    spec = backbones.get_backbone("efficientnet_lite0")
     model = spec.prepare(nn.Sequential(copy.deepcopy(body), head))
     x = torch.randn(bs, 3, size, size).to(memory_format=torch.channels_last)
     y = torch.randint(0, 2, (bs,))
@@ -248,7 +248,7 @@ def readme_tables() -> str:
 
 def write_readme() -> None:
     sys.path.insert(0, str(ROOT))
-    from tlcourse import guide
+    from tlcourse.maintain import guide
     guide.rewrite(ROOT / "README.md", readme_tables(), START, END)
 
 

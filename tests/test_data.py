@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 import tlcourse as tl
-from tlcourse import data
+from tlcourse import data, datasets
+from tlcourse.preprocess import ImageReader
 from conftest import make_folder
 
 
@@ -29,14 +30,15 @@ def test_elpv_targets_and_domains():
     assert (binary == "defective").sum() == grades.isin(["2/3", "1"]).sum()
 
 
-def test_cached_images_are_written_once(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "CACHE", tmp_path)
-    first = data._cached_images("tiny", [[[0, 255]]] * 4, ["a", "b", "a", "b"])
+def test_image_folders_are_written_once_and_keyed_by_their_contents(tmp_path, monkeypatch):
+    monkeypatch.setattr(tl.cache, "CACHE", tmp_path)
+    first = datasets._arrays_folder("tiny", [[[0, 255]]] * 4, ["a", "b", "a", "b"])
     stamp = os.path.getmtime(first["path"][0])
-    again = data._cached_images("tiny", [[[9, 9]]] * 4, ["x"] * 4)  # not rewritten
-    assert list(again["label"]) == ["a", "b", "a", "b"]
-    assert os.path.getmtime(again["path"][0]) == stamp
-    assert [p.name for p in (tmp_path / "datasets").iterdir()] == ["tiny"]  # no temporary folder left
+    again = datasets._arrays_folder("tiny", [[[0, 255]]] * 4, ["a", "b", "a", "b"])   # read, not rewritten
+    assert os.path.getmtime(again["path"][0]) == stamp and list(again["path"]) == list(first["path"])
+    other = datasets._arrays_folder("tiny", [[[9, 9]]] * 4, ["x"] * 4)               # other contents: a new folder
+    assert list(other["label"]) == ["x"] * 4 and other["path"][0] != first["path"][0]
+    assert len(list((tmp_path / "datasets").iterdir())) == 2       # no temporary folder left
 
 
 def test_split_keeps_validation_fixed_and_training_nested():
@@ -60,27 +62,26 @@ def test_split_works_on_a_filtered_table():
     assert split.groupby(["is_valid", "label"]).size().tolist() == [5, 5, 10, 10]
 
 
-def test_square_images_match_fastais_resize_and_are_read_once(tmp_path):
-    """The in-memory loader gives the pixels fastai's Resize gives, and reads each file once."""
+def test_the_image_reader_matches_fastais_validation_resize_and_reads_once(tmp_path):
+    """The in-memory loader gives the pixels fastai's Resize gives to validation images,
+    square or not, and reads each file once."""
     import numpy as np
     from fastai.vision.augment import Resize
     from fastai.vision.core import PILImage
     from PIL import Image
     folder = make_folder(tmp_path / "img", per_class=2, size=28)
-    paths = sorted(str(p) for p in folder.rglob("*.png"))
-    images = data.SquareImages(32)
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 300, 3), dtype=np.uint8)).save(wide)
+    paths = sorted(str(p) for p in folder.rglob("*.png")) + [str(wide)]
+    images = ImageReader(32)
     resize = Resize(32)
-    resize.split_idx = 1  # as for validation images
     for path in paths:
         mine = images({"path": path})
-        theirs = resize(PILImage.create(path), split_idx=1)
+        theirs = resize(PILImage.create(path), split_idx=1)   # as for validation images
         assert mine.size == (32, 32) and np.array_equal(np.asarray(mine), np.asarray(theirs))
     assert len(images.images) == len(paths)
     assert images({"path": paths[0]}) is images({"path": paths[0]})   # the kept copy, not a new read
-    wide = tmp_path / "wide.png"
-    Image.fromarray(np.zeros((20, 40, 3), np.uint8)).save(wide)
-    assert images({"path": str(wide)}).size == (32, 32)                # not square: centre crop, then resize
-    assert len(data.SquareImages(32, max_bytes=0)([{"path": paths[0]}][0]).getbands()) == 3
+    assert len(ImageReader(32, max_bytes=0)({"path": paths[0]}).getbands()) == 3
 
 
 def test_get_dls_from_a_folder(image_folder):
@@ -143,7 +144,7 @@ def test_full_mode_dataset_fails_fast_when_the_server_is_silent(monkeypatch, tmp
     monkeypatch.setattr(URLs, "PETS", silent_server.replace(".pth", ".tgz"))
     start = time.perf_counter()
     with pytest.raises(tl.OfflineError, match="Offline, use an offline dataset instead: elpv"):
-        data.pets()
+        datasets.pets()
     assert time.perf_counter() - start < 10
 
 
@@ -164,6 +165,6 @@ def test_a_table_without_a_split_gets_one_message_everywhere():
     items = pd.DataFrame({"label": ["a", "b"], "text": ["x", "y"]})
     for call in (lambda: tl.features.linear_probe(np.zeros((2, 3)), items),
                  lambda: tl.text.text_dls(items),
-                 lambda: tl.shift.feature_learner(np.zeros((2, 3)), items)):
+                 lambda: tl.models.feature_learner(np.zeros((2, 3)), items)):
         with pytest.raises(ValueError, match=r"lacks column\(s\) \['is_valid'\].*tl.split_items"):
             call()

@@ -28,10 +28,37 @@ def test_mode_is_a_parameter_that_defaults_to_offline(path):
     assert re.search(r'^mode = "offline"', parameters(path), re.M), path
 
 
+def _full_mode_block(path) -> str:
+    # The notebook's own switch: the `if mode == "full":` line and the indented lines under it.
+    for cell in nbformat.read(path, as_version=4).cells:
+        lines = cell.source.splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith('if mode == "full":'):
+                block = [line]
+                for rest in lines[i + 1:]:
+                    if not rest.startswith((" ", "\t")):
+                        break
+                    block.append(rest)
+                return "\n".join(block)
+    return ""
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_every_notebook_switches_on_full_mode(path):
-    sources = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-    assert any('if mode == "full":' in s for s in sources), f"{path.name} ignores mode"
+def test_full_mode_changes_what_every_notebook_runs_on(path):
+    """Executed with mode = "full", the notebook's parameters and its switch give other values
+    (a larger dataset, another backbone) than offline; with mode = "offline" the switch changes nothing."""
+    def values(mode):
+        namespace: dict = {}
+        exec(parameters(path), {}, namespace)
+        namespace["mode"] = mode
+        exec(_full_mode_block(path), {}, namespace)
+        return {k: v for k, v in namespace.items() if k != "mode"}
+    offline = {}
+    exec(parameters(path), {}, offline)
+    offline.pop("mode")
+    assert values("offline") == offline
+    changed = {k for k, v in values("full").items() if offline.get(k) != v}
+    assert changed, f"{path.name}: mode = 'full' changes no parameter"
 
 
 def _online() -> bool:

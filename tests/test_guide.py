@@ -1,10 +1,10 @@
-"""tlcourse.guide: the instructor guide's timings come from a results table, not from a keyboard."""
+"""tlcourse.maintain.guide: the instructor guide's timings come from a results table, not from a keyboard."""
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tlcourse import guide
+from tlcourse.maintain import guide
 
 DOCS = Path(__file__).parents[1] / "docs"
 

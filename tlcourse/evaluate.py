@@ -1,7 +1,8 @@
-"""Metrics and comparison tables: pure functions on result rows, returning DataFrames.
+"""Metrics and comparison tables: result rows in, DataFrames out; accuracy across domains.
 
 A result row is the dict a `training` function returns (method, accuracy,
 seconds, ...) plus whatever the notebook adds (the number of labels, a seed).
+`domain_accuracy` scores one learner on several domains (notebooks 04 and 05).
 No plotting here: plots.py draws these tables. Introduced in notebook 00.
 """
 from __future__ import annotations
@@ -81,3 +82,41 @@ def confusion_table(predictions: pd.DataFrame) -> pd.DataFrame:
 
 def accuracy_of(predictions: pd.DataFrame) -> float:
     return float((predictions["label"] == predictions["predicted"]).mean())
+
+
+# --------------------------------------------------------------------------- across domains
+
+def domain_batches(learn, name: str, items):
+    """Labelled batches for one domain: a table of items goes through the learner's own
+    preprocessing (`test_dl`); batches made elsewhere (e.g. `feature_batches`) pass as given."""
+    if not isinstance(items, pd.DataFrame):
+        return items
+    unknown = set(items["label"]) - set(learn.dls.vocab)
+    if unknown:
+        raise ValueError(f"Domain {name!r} has labels the model never saw: {sorted(unknown)}.")
+    return learn.dls.test_dl(items, with_labels=True)
+
+
+def domain_accuracy(learn, domains: dict) -> pd.DataFrame:
+    """Accuracy of one learner on several domains: {"name": items with path and label}, or
+    {"name": labelled batches} (e.g. `feature_batches` of cached embeddings).
+
+    Labels must come from the learner's vocabulary (the same classes in every domain).
+    """
+    rows = []
+    for name, items in domains.items():
+        dl = domain_batches(learn, name, items)
+        with learn.no_bar():
+            _, accuracy = learn.validate(dl=dl)
+        rows.append({"domain": name, "images": len(dl.dataset), "accuracy": float(accuracy)})
+    return pd.DataFrame(rows).set_index("domain")
+
+
+def adaptation_row(learn, method: str, seed: int, domains: dict, seconds: float, target: str = "target") -> dict:
+    """One result row for a comparison over seeds (`evaluate.seed_table`): `accuracy` is the
+    accuracy on the `target` domain; every domain's accuracy is kept too (notebook 04)."""
+    accuracy = domain_accuracy(learn, domains)["accuracy"]
+    if target not in accuracy:
+        raise ValueError(f"No domain named {target!r} among {list(accuracy.index)}.")
+    return {"method": method, "seed": seed, "accuracy": accuracy[target], "seconds": seconds,
+            **{f"{name} accuracy": value for name, value in accuracy.items()}}

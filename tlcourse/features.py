@@ -4,88 +4,52 @@ Feature extraction is the cheapest kind of transfer: run the pretrained body onc
 keep what a layer outputs (averaged over positions, one vector per image), and fit
 a small classifier -- a *probe* -- on those vectors. Introduced in notebook 01.
 
-Embeddings are cached in `<cache>/features/` as `.npy` files whose name says the
-dataset, backbone, layer and image size, plus a hash of what went in (the image
-files, their sizes and dates, the weights, the precision of the forward pass). A second call with the same inputs reads
-the file and runs no forward pass. Files are written whole and then renamed, and a
-file that cannot be read back is computed again.
+Embeddings are cached (cache.py) in `<cache>/features/` as `.npy` files whose name says
+the dataset, backbone, layer and image size, plus a key made of what went in (the image
+files' contents, the weights, the precision of the forward pass, the preprocessing). A
+second call with the same inputs reads the file and runs no forward pass.
 
 Not about: training a head with fastai (training.py) or drawing (plots.py).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from torch import nn
 
+from . import cache, preprocess
 from .data import require_columns
-from .models import _build, get_backbone
-from .runtime import CACHE, SHOW_PROGRESS, Timer, autocast, device, dtype_for
+from .models import get_backbone, whole_network
+from .runtime import SHOW_PROGRESS, Timer, autocast, device, dtype_for
 
 
 def layer_names(backbone: str = "efficientnet_lite0") -> list[str]:
     """The named stages of a backbone's body, input side first (the depths a probe can read)."""
     spec = get_backbone(backbone)
-    return [name for name, _ in spec.cut(_build(backbone, pretrained=False)).named_children()]
+    return [name for name, _ in spec.cut(whole_network(backbone, pretrained=False)).named_children()]
 
 
 def load_body(backbone: str = "efficientnet_lite0", pretrained: bool = True) -> nn.Module:
     """The backbone's body, frozen and in inference mode, on the course's device."""
     spec = get_backbone(backbone)
-    body = spec.cut(_build(backbone, pretrained)).eval()
+    body = spec.cut(whole_network(backbone, pretrained)).eval()
     for p in body.parameters():
         p.requires_grad_(False)
     return spec.prepare(body)
 
 
-def _load_batch(paths, size: int, stats) -> torch.Tensor:
-    # Same preprocessing as get_dls for the validation set of square images: RGB,
-    # bilinear resize to size x size, scale to [0, 1], normalise with the weights' stats.
-    images = [np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR)) for p in paths]
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
-    mean, std = (torch.tensor(s).view(1, 3, 1, 1) for s in stats)
-    return (x - mean) / std
-
-
-def _fingerprint(paths, backbone: str, size: int) -> str:
-    spec = get_backbone(backbone)
+def _key(paths, backbone: str, size: int) -> str:
     # The precision is part of the key: a float32 run never reads bfloat16 features.
-    precision = str(dtype_for("inference"))
-    digest = hashlib.sha256(json.dumps([backbone, spec.weights, size, precision]).encode())
-    for p in paths:
-        stat = os.stat(p)
-        digest.update(f"{p}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:12]
+    return cache.key(backbone, get_backbone(backbone).weights, size, str(dtype_for("inference")),
+                     preprocess.VERSION, files=paths)
 
 
-def _cache_path(name: str, backbone: str, layer: str, size: int, key: str) -> Path:
-    return CACHE / "features" / f"{name}-{backbone}-{layer}-{size}px-{key}.npy"
-
-
-def _read(path: Path):
-    if not path.exists():
-        return None
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:  # a half-written or damaged file
-        warnings.warn(f"Cached features {path.name} are unreadable ({err}); computing them again.")
-        return None
-
-
-def _write(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)  # atomic: readers see the whole file or none
+def _cache_file(name: str, backbone: str, layer: str, size: int, key: str) -> Path:
+    return cache.path("features", f"{name}-{backbone}-{layer}-{size}px-{key}.npy")
 
 
 def forward_features(body: nn.Module, paths, layers, size: int, stats, bs: int = 64) -> dict:
@@ -108,7 +72,7 @@ def forward_features(body: nn.Module, paths, layers, size: int, stats, bs: int =
         steps = progress_bar(steps)
     with torch.inference_mode(), autocast("inference"):
         for start in steps:
-            x = _load_batch(paths[start:start + bs], size, stats).to(device())
+            x = preprocess.to_tensor([preprocess.read(p, size) for p in paths[start:start + bs]], stats).to(device())
             for name in order[:last + 1]:
                 x = children[name](x)
                 if name in chunks:
@@ -133,17 +97,13 @@ def extract_features(items: pd.DataFrame, name: str, backbone: str = "efficientn
     if size < 8:
         raise ValueError(f"size={size} is too small; use at least 8 pixels.")
     paths = list(items["path"])
-    key = _fingerprint(paths, backbone, size)
-    found = {layer: _read(_cache_path(name, backbone, layer, size, key)) for layer in layers}
+    key = _key(paths, backbone, size)
+    found = {layer: cache.load_array(_cache_file(name, backbone, layer, size, key)) for layer in layers}
     missing = [layer for layer, array in found.items() if array is None]
     if missing:
-        # Building the body draws from torch's random generator (its layers are initialised before
-        # the weights are loaded); fork it, so that what follows (a new head, say) gets the same
-        # random numbers whether the features came from the cache or not.
-        with torch.random.fork_rng(devices=[]):
-            computed = forward_features(load_body(backbone), paths, missing, size, get_backbone(backbone).stats, bs)
+        computed = forward_features(load_body(backbone), paths, missing, size, get_backbone(backbone).stats, bs)
         for layer, array in computed.items():
-            _write(_cache_path(name, backbone, layer, size, key), array)
+            cache.save_array(_cache_file(name, backbone, layer, size, key), array)
             found[layer] = array
     return found
 
@@ -160,7 +120,8 @@ def extraction_throughput(items: pd.DataFrame, backbone: str = "efficientnet_lit
 
 # --------------------------------------------------------------------------- probes
 
-def _split(features: np.ndarray, items: pd.DataFrame):
+def train_valid(features: np.ndarray, items: pd.DataFrame):
+    """The training rows' features and labels, then the validation rows': what a probe fits and scores."""
     require_columns(items, "label", "is_valid")
     if len(features) != len(items):
         raise ValueError(f"{len(features)} feature rows for {len(items)} items: extract features from these items.")
@@ -171,7 +132,7 @@ def _split(features: np.ndarray, items: pd.DataFrame):
 
 def fit_probe(estimator, features: np.ndarray, items: pd.DataFrame, method: str) -> dict:
     """Fit any scikit-learn classifier on the training rows; a result row like training's."""
-    x_train, y_train, x_valid, y_valid = _split(features, items)
+    x_train, y_train, x_valid, y_valid = train_valid(features, items)
     start = time.perf_counter()
     estimator.fit(x_train, y_train)
     predictions = estimator.predict(x_valid)

@@ -34,18 +34,16 @@ from pathlib import Path
 
 import torch
 
-from . import training
+from . import cache, training
 from .data import get_dls
 from .models import create_learner
 from .runtime import device
 
 
 def _atomic_write(path: Path, write) -> None:
-    """`write(tmp)` then rename: readers see the whole file or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
+    """`write(tmp)` then rename (`cache.writing`): readers see the whole file or none."""
+    with cache.writing(path) as tmp:
+        write(tmp)
 
 
 def _broadcast(self, t, rank):

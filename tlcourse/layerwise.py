@@ -19,6 +19,7 @@ from fastai.learner import Learner
 from fastcore.basics import even_mults
 
 from . import training
+from .models import trainable_parameters
 from .runtime import format_seconds
 
 
@@ -39,11 +40,11 @@ def group_table(learn: Learner, group_names=None) -> pd.DataFrame:
     groups = learn.splitter(learn.model)
     names = group_names or [f"group {i}" for i in range(len(groups))]
     # Name each group by the body's children whose weights it holds (the head is the model's
-    # second child), so the table shows where the splitter cuts.
-    owner = {id(p): name for name, child in learn.model[0].named_children() for p in child.parameters()}
-    owner.update({id(p): "head" for p in learn.model[1].parameters()})
+    # model's head), so the table shows where the splitter cuts.
+    owner = {id(p): name for name, child in learn.model.body.named_children() for p in child.parameters()}
+    owner.update({id(p): "head" for p in learn.model.head.parameters()})
     return pd.DataFrame([{"group": name, "layers": ", ".join(dict.fromkeys(owner[id(p)] for p in group)),
-                          "parameters": sum(p.numel() for p in group),
+                          "parameters": trainable_parameters(group).total,
                           "trains": _trains(learn, group), "lr": hypers["lr"]}
                          for name, group, hypers in zip(names, groups, learn.opt.hypers)])
 
@@ -74,7 +75,7 @@ class GroupRates(Callback):
             self.rates.append([h["lr"] if trains else np.nan for h, trains in zip(self.opt.hypers, self._trains)])
 
 
-def gradual_unfreeze(learn: Learner, epochs_per_stage: int, lr, seed: int = 0,
+def gradual_unfreeze(learn: Learner, epochs_per_stage: int, lr, seed: int | None = None,
                      method: str = "gradual unfreezing") -> list[dict]:
     """ULMFiT's gradual unfreezing: stage k trains the last k layer groups (head first, then
     one more group per stage) with one-cycle. One result row per stage, with the number of
@@ -84,7 +85,7 @@ def gradual_unfreeze(learn: Learner, epochs_per_stage: int, lr, seed: int = 0,
     for stage in range(1, n_groups + 1):
         learn.freeze_to(-stage)
         trainable = sum(_trains(learn, g) for g in learn.splitter(learn.model))
-        result = training._one_cycle(learn, epochs_per_stage, lr, seed, f"{method}, stage {stage}")
+        result = training.one_cycle(learn, epochs_per_stage, lr, seed, f"{method}, stage {stage}")
         rows.append({**result, "stage": stage, "trainable_groups": trainable})
     return rows
 
@@ -129,13 +130,14 @@ ABLATION_SETTINGS = {"lr", "alpha", "gradual", "head_only"}
 def ablation(make_learner, settings: dict, epochs: int, seeds) -> list[dict]:
     """Train a fresh learner per method and seed, the same number of epochs for all (notebook 03).
 
+    `make_learner(seed)` builds one learner (e.g. `lambda seed: create_learner(dls, seed=seed)`).
     `settings` maps a method's name to what sets it apart: "lr" (a rate, or a slice for
     discriminative rates), "alpha" (L2-SP strength, 0 = off), "gradual" (unfreeze one group
     per stage, `epochs` split evenly between the stages), "head_only" (the body stays frozen).
     Every run carries an L2SP callback (alpha 0 unless set) and GroupRates, so each row also
     holds the body's distance from its pretrained weights after every step (`distances`), the
     rates each group got (`rates`, steps x groups) and, for gradual unfreezing, its `stages`.
-    Validation runs once, after the last epoch.
+    Validation runs once, when each run has trained.
     """
     for method, setting in settings.items():
         unknown = set(setting) - ABLATION_SETTINGS
@@ -145,9 +147,9 @@ def ablation(make_learner, settings: dict, epochs: int, seeds) -> list[dict]:
     rows = []
     for seed in seeds:
         for method, setting in settings.items():
-            learn = make_learner()
-            drift, rates = L2SP(learn.model[0], alpha=setting.get("alpha", 0.0)), GroupRates()
-            learn.add_cbs([drift, rates, training.SkipValidation(keep_last=True)])
+            learn = make_learner(seed)
+            drift, rates = L2SP(learn.model.body, alpha=setting.get("alpha", 0.0)), GroupRates()
+            learn.add_cbs([drift, rates, training.SkipValidation()])
             row = _train(learn, method, setting, epochs, seed)
             rows.append({**row, "seed": seed, "distances": drift.distances, "rates": np.array(rates.rates)})
             # One line per run, so a learner sees the ablation advance (and nbval can compare it).

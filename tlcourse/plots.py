@@ -90,16 +90,12 @@ def embedding_scatter(coordinates: dict, labels, title: str = "") -> plt.Figure:
 
 
 def confusion_matrix(table: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Heat map of `evaluate.confusion_table(...)`, counts written in the cells (notebook 02)."""
+    """Heat map of `evaluate.confusion_table(...)`, counts written in the cells (notebook 02):
+    scikit-learn's `ConfusionMatrixDisplay`, on the table's counts."""
+    from sklearn.metrics import ConfusionMatrixDisplay
     fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.imshow(table.to_numpy(), cmap="Blues")
-    ax.set_xticks(range(len(table.columns)), table.columns)
-    ax.set_yticks(range(len(table.index)), table.index)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    top = table.to_numpy().max()
-    for (i, j), n in pd.DataFrame(table.to_numpy()).stack().items():
-        ax.text(j, i, str(n), ha="center", va="center", color="white" if n > top / 2 else "black")
+    ConfusionMatrixDisplay(table.to_numpy(), display_labels=list(table.columns)).plot(ax=ax, cmap="Blues",
+                                                                                      colorbar=False)
     ax.set_title(title)
     fig.tight_layout()
     return fig

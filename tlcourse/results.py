@@ -1,8 +1,8 @@
-"""Record a notebook's headline figures, so `run` can gather them and tests can check claims.
+"""Record a notebook's headline figures, so the maintainer's `run` can gather them and tests can check claims.
 
 `record(...)` prints the figures as plain text (what a learner reads and nbval
 compares) and stores their exact values in the output's metadata (what
-`run.collect` and the claim tests read; nbval ignores metadata). Introduced in
+`maintain.run.collect` and the claim tests read; nbval ignores metadata). Introduced in
 notebook 00.
 """
 from __future__ import annotations
@@ -59,7 +59,7 @@ def recorded(notebook) -> dict:
     return figures
 
 
-def _varies(name: str) -> bool:
+def varies(name: str) -> bool:
     # Durations and speeds differ from run to run; the printed figures nbval masks too.
     return name.endswith(("_seconds", "_per_second"))
 
@@ -70,22 +70,10 @@ def changed(before: dict, after: dict) -> list[tuple[str, str | None, str | None
     the side that lacks the figure."""
     found = []
     for name in sorted(set(before) | set(after)):
-        if _varies(name):
+        if varies(name):
             continue
         old = _show(name, before[name]) if name in before else None
         new = _show(name, after[name]) if name in after else None
         if old != new:
             found.append((name, old, new))
-    return found
-
-
-def differences(committed, executed) -> list[str]:
-    """Recorded figures that differ between two runs of one notebook (`changed`). Empty when the
-    second run reproduced the first: the check behind `python -m tlcourse.run --compare`."""
-    found = []
-    for name, old, new in changed(recorded(committed), recorded(executed)):
-        if old is None or new is None:
-            found.append(f"{name}: recorded only in the {'committed' if new is None else 'new'} run")
-        else:
-            found.append(f"{name}: {old} committed, {new} now")
     return found

@@ -164,7 +164,7 @@ def cpu() -> str:
 
 def environment() -> dict:
     """What the numbers a run prints depend on besides the code and the packages: the
-    precision of each kind of work, the thread count, the device and the processor. `tlcourse.run` stores it
+    precision of each kind of work, the thread count, the device and the processor. `tlcourse.maintain.run` stores it
     in every notebook it executes, and checks it before comparing a run with committed outputs."""
     where = device()
     return {"precision": precision(), "bf16_native": bf16_native(where),

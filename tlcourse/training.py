@@ -11,6 +11,7 @@ Not about: building learners (models.py) or plotting (plots.py).
 from __future__ import annotations
 
 import contextlib
+import random
 
 import torch
 
@@ -40,42 +41,80 @@ def _result(learn: Learner, method: str, seconds: float) -> dict:
     return {"method": method, "accuracy": float(accuracy), "valid_loss": float(loss), "seconds": seconds}
 
 
-def _one_cycle(learn: Learner, epochs: int, lr: float, seed: int, method: str) -> dict:
-    set_seed(seed, reproducible=True)
+def seeded(learn: Learner, seed: int | None) -> Learner:
+    """The learner with a `Seeded` callback set to `seed` (added if the learner has none; None
+    keeps the seed it was made with, or 0)."""
+    found = [cb for cb in learn.cbs if isinstance(cb, Seeded)]
+    if not found:
+        learn.add_cb(Seeded(0 if seed is None else seed))
+    elif seed is not None:
+        found[0].seed = seed
+    return learn
+
+
+def one_cycle(learn: Learner, epochs: int, lr, seed: int | None = None, method: str = "one-cycle") -> dict:
+    """fastai's `fit_one_cycle` on the layers the learner trains now, seeded, timed, and scored
+    once at the end: one result row (notebook 02 defines one-cycle; notebook 03 uses it stage by stage)."""
+    seeded(learn, seed)
     with Timer() as t, _maybe_quiet(learn):
         learn.fit_one_cycle(epochs, lr)
     return _result(learn, method, t.seconds)
 
 
-def train_all(learn: Learner, epochs: int, lr=1e-2, seed: int = 0, method: str = "all layers") -> dict:
+def train_all(learn: Learner, epochs: int, lr=1e-2, seed: int | None = None, method: str = "all layers") -> dict:
     """Unfreeze and train every layer with one-cycle (notebook 02). With `lr=slice(lo, hi)`
     the first layer group gets `lo`, the head `hi`, and the groups between rates spaced
     geometrically between them."""
     learn.unfreeze()
-    return _one_cycle(learn, epochs, lr, seed, method)
+    return one_cycle(learn, epochs, lr, seed, method)
 
 
-def train_from_scratch(learn: Learner, epochs: int, lr: float = 1e-2, seed: int = 0,
+def train_from_scratch(learn: Learner, epochs: int, lr: float = 1e-2, seed: int | None = None,
                        method: str = "from scratch") -> dict:
     """Train every layer (from random weights) with one-cycle (notebook 00)."""
     return train_all(learn, epochs, lr, seed, method)
 
 
-def train_head(learn: Learner, epochs: int, lr: float = 1e-2, seed: int = 0,
+def train_head(learn: Learner, epochs: int, lr: float = 1e-2, seed: int | None = None,
                method: str = "head only") -> dict:
     """Keep the body frozen and train only the new head (feature extraction, notebook 00)."""
     learn.freeze()
-    return _one_cycle(learn, epochs, lr, seed, method)
+    return one_cycle(learn, epochs, lr, seed, method)
 
 
 def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1,
-              seed: int = 0, method: str = "fine-tune") -> dict:
+              seed: int | None = None, method: str = "fine-tune") -> dict:
     """fastai's recipe: train the head with the body frozen, then unfreeze and train all
     layers with smaller rates for the early groups (notebook 00)."""
-    set_seed(seed, reproducible=True)
+    seeded(learn, seed)
     with Timer() as t, _maybe_quiet(learn):
         learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs)
     return _result(learn, method, t.seconds)
+
+
+class Seeded(Callback):
+    """Seeds every fit of a learner, and every epoch again, from the learner's own seed.
+
+    Why each epoch: any pass over a DataLoader, validation included, draws from torch's
+    random generator, so without it the dropout and augmentations of epoch 2 would depend on
+    whether epoch 1 was validated, and a model trained after a feature extraction would not
+    match one trained before it. With it, what a learner scores depends on its seed, the
+    data and the schedule only. The training DataLoader's shuffling is reset too. Every
+    learner the course builds has it (`models.create_learner(seed=...)`; notebook 00).
+    """
+    order = -20   # before anything else draws a random number
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def before_fit(self):
+        set_seed(self.seed, reproducible=True)
+        train = getattr(self.dls, "train", None)
+        if hasattr(train, "rng"):
+            train.rng = random.Random(self.seed)   # fastai's shuffling draws from the DataLoader's own rng
+
+    def before_train(self):
+        set_seed(self.seed * 1000 + self.epoch, reproducible=True)   # distinct for every (seed, epoch < 1000)
 
 
 class Precision(Callback):
@@ -122,28 +161,23 @@ class SkipValidation(Callback):
 
     An ablation compares only final accuracies, and on a small training set validating after
     each epoch can cost as much as the training itself. The `training` functions score the
-    model once when fit ends, so by default every pass inside `fit` is skipped (notebook 05);
-    `keep_last=True` keeps the last epoch's pass, for the progress display (notebooks 03 and
-    04 were recorded that way). `learn.validate()` is never affected.
+    model once when fit ends, so every pass inside `fit` can go; `learn.validate()` is never
+    affected, and neither is what the model learns (`Seeded` reseeds every epoch).
     """
     order = 75  # after the progress bar (60) has opened its validation bar, so it can close it
-
-    def __init__(self, keep_last: bool = False):
-        self.keep_last = keep_last
 
     def after_train(self):
         self._fitting = True
 
     def before_validate(self):
-        last = self.epoch == self.n_epoch - 1
-        if getattr(self, "_fitting", False) and not (self.keep_last and last):
+        if getattr(self, "_fitting", False):
             raise CancelValidException()
 
     def after_validate(self):
         self._fitting = False
 
 
-def find_lr(learn: Learner, num_it: int = 50, seed: int = 0, start_lr: float = 1e-7,
+def find_lr(learn: Learner, num_it: int = 50, seed: int | None = None, start_lr: float = 1e-7,
             end_lr: float = 10) -> dict[str, float]:
     """fastai's learning-rate finder: a short run with the rate growing exponentially,
     the weights restored afterwards (notebook 02).
@@ -154,7 +188,7 @@ def find_lr(learn: Learner, num_it: int = 50, seed: int = 0, start_lr: float = 1
     fewer iterations on rates too small to change anything.
     """
     from fastai.callback.schedule import minimum, valley
-    set_seed(seed, reproducible=True)
+    seeded(learn, seed)
     with _maybe_quiet(learn):
         suggestions = learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=False, suggest_funcs=(valley, minimum))
     return {name: float(value) for name, value in suggestions._asdict().items()}

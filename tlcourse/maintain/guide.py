@@ -1,6 +1,6 @@
 """The instructor guide's timing table, written from a results table, never typed by hand.
 
-    python -m tlcourse.guide runs/offline/results.csv docs/instructor_guide.md
+    python -m tlcourse.maintain.guide runs/offline/results.csv docs/instructor_guide.md
 
 reads the wall time of every notebook from `results.csv` (what `make run` writes), the
 reading time each notebook states in its opening cell ("... 30 minutes to read and try"),
@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 START, END = "<!-- timings:start -->", "<!-- timings:end -->"
-NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
 _READING = re.compile(r"(\d+)(?:[–-](\d+))? minutes to read and try")
 
 
@@ -51,7 +51,7 @@ def timing_table(results: pd.DataFrame, notebooks: Path = NOTEBOOKS) -> str:
 
 def rewrite(guide: Path, table: str, start: str = START, end: str = END) -> str:
     """The file's text with the table between its marker lines replaced; the file is rewritten
-    (also the README's table of error messages, from tests/test_errors.py)."""
+    (also the README's generated tables: errors.py, evidence.py)."""
     text = Path(guide).read_text()
     if start not in text or end not in text:
         raise ValueError(f"{guide} has no {start} ... {end} lines to put the table between.")

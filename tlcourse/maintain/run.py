@@ -1,10 +1,10 @@
 """Execute the course's notebooks with papermill and gather their recorded figures.
 
-    python -m tlcourse.run --out runs/offline notebooks/*.ipynb   # execute, then collect
-    python -m tlcourse.run --inplace notebooks/00_concepts.ipynb  # regenerate committed outputs
-    python -m tlcourse.run --collect runs/offline                 # only rebuild results.csv
-    python -m tlcourse.run --compare runs/offline notebooks/*.ipynb  # did a run reproduce them?
-    python -m tlcourse.run --check-machine notebooks/*.ipynb      # can this machine reproduce them?
+    python -m tlcourse.maintain.run --out runs/offline notebooks/*.ipynb   # execute, then collect
+    python -m tlcourse.maintain.run --inplace notebooks/00_concepts.ipynb  # regenerate committed outputs
+    python -m tlcourse.maintain.run --collect runs/offline                 # only rebuild results.csv
+    python -m tlcourse.maintain.run --compare runs/offline notebooks/*.ipynb  # did a run reproduce them?
+    python -m tlcourse.maintain.run --check-machine notebooks/*.ipynb      # can this machine reproduce them?
 
 Notebooks run one after another, never side by side: on two cores, two torch
 processes stall each other. Progress bars are switched off (TLCOURSE_PROGRESS=0)
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .results import differences, recorded
-from .runtime import THREADS, WORK, environment, format_seconds
+from ..results import changed, recorded
+from ..runtime import THREADS, WORK, environment, format_seconds
 
 MODES = ("offline", "full")
 
@@ -34,7 +34,7 @@ def execute(notebook: Path, output: Path, mode: str = "offline", timeout: int = 
 
     In offline mode no parameter is injected, so a regenerated notebook is exactly
     what a learner runs; other modes inject `mode`, and `parameters` (a seed, for
-    `tlcourse.evidence`) are injected as given. `timeout` is per cell: a cell
+    `tlcourse.maintain.evidence`) are injected as given. `timeout` is per cell: a cell
     that hangs fails the run instead of blocking it.
     """
     import papermill
@@ -130,6 +130,18 @@ def collect(folder: Path) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=["notebook", "figure", "value"])
     table.to_csv(Path(folder) / "results.csv", index=False)
     return table
+
+
+def differences(committed, executed) -> list[str]:
+    """Recorded figures that differ between two runs of one notebook (`changed`). Empty when the
+    second run reproduced the first: the check behind `python -m tlcourse.maintain.run --compare`."""
+    found = []
+    for name, old, new in changed(recorded(committed), recorded(executed)):
+        if old is None or new is None:
+            found.append(f"{name}: recorded only in the {'committed' if new is None else 'new'} run")
+        else:
+            found.append(f"{name}: {old} committed, {new} now")
+    return found
 
 
 def compare(notebooks, folder: Path) -> int:

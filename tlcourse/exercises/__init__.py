@@ -1,0 +1,15 @@
+"""Self-checks for the exercises at the end of each notebook.
+
+Each `check_...` function takes the learner's answer (a number, a table, a model or a
+function they wrote) and returns a `Verdict`: right, or not yet with a hint that names
+the likely mistake. The right answer is never stored here: each check works it out from
+the same objects the learner used (their learner, their features, the library's own
+implementation), so a check stays right when the notebook's parameters change.
+Worked solutions: `solutions/`, one notebook per course notebook, executed and tested
+like the course itself.
+
+Not about: the course's measurements; see each notebook.
+"""
+from .notebooks_00_02 import check_trainable, check_new_head, check_probe_c, check_nearest, check_recall_precision, check_false_alarms  # noqa: F401
+from .notebooks_03_05 import check_slice_rates, check_l2sp, check_coral, check_reversal, check_mean_pool, check_top_words  # noqa: F401
+from .verdict import Verdict  # noqa: F401

@@ -1,0 +1,183 @@
+"""Self-checks for the exercises of notebooks 00, 01 and 02 (see the package's docstring)."""
+from __future__ import annotations
+
+import math
+from dataclasses import astuple
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..features import linear_probe, probe_estimator, train_valid
+from ..models import trainable_parameters
+from .verdict import Verdict, close, unanswered
+
+
+# --------------------------------------------------------------------------- notebook 00
+
+def check_trainable(answer, learn) -> Verdict:
+    """Exercise 00.1: how many parameters train while a learner's body is frozen?"""
+    hint = "add up p.numel() for the parameters p of learn.model whose p.requires_grad is True."
+    if answer is None:
+        return unanswered(hint)
+    truth, total = astuple(trainable_parameters(learn))
+    head = trainable_parameters(learn.model.head).total
+    if not isinstance(answer, (int, np.integer)):
+        return Verdict(False, f"Give a whole number (got {type(answer).__name__}). Hint: {hint}")
+    if answer == truth:
+        return Verdict(True, f"{truth:,} of the model's {total:,} parameters train while the body is frozen: "
+                             f"the head's {head:,} and {truth - head:,} in the body's BatchNorm layers.")
+    if answer == total:
+        return Verdict(False, "That is every parameter. Freezing turns off requires_grad for the body's "
+                              "weights: count only the parameters that still require gradients.")
+    if answer == head:
+        return Verdict(False, "That is the head alone. fastai keeps the frozen body's BatchNorm layers "
+                              "training (train_bn=True), so their weights and biases count too.")
+    return Verdict(False, f"{answer:,} is not the count. Hint: {hint}")
+
+
+def check_new_head(model, source_body: nn.Module, classes: int, size: int) -> Verdict:
+    """Exercise 00.2: the source's body (a copy) and a new head with one output per class."""
+    hint = "nn.Sequential(copy.deepcopy(source_body), nn.Sequential(pooling, flatten, nn.Linear(channels, classes)))."
+    if model is None:
+        return unanswered(hint)
+    if not isinstance(model, nn.Sequential) or len(model) != 2:
+        return Verdict(False, f"Make the model nn.Sequential(body, head), two parts. Hint: {hint}")
+    body, head = model
+    if body is source_body or any(p.data_ptr() == s.data_ptr() for p, s in
+                                  zip(body.parameters(), source_body.parameters())):
+        return Verdict(False, "Your body shares its weights with the source model: training the new model "
+                              "would change the source model too. Copy it with copy.deepcopy(source_body).")
+    mine, theirs = body.state_dict(), source_body.state_dict()
+    if mine.keys() != theirs.keys() or not all(torch.equal(mine[k].cpu(), theirs[k].cpu()) for k in mine):
+        return Verdict(False, "Your body's weights are not the source body's: start from a copy of the "
+                              "trained body, not a new one.")
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            out = model(torch.zeros(2, 3, size, size, device=next(model.parameters()).device))
+    except RuntimeError as error:
+        return Verdict(False, f"The model fails on a batch of {size}x{size} images: {error}. Hint: {hint}")
+    finally:
+        model.train(was_training)
+    if tuple(out.shape) != (2, classes):
+        return Verdict(False, f"For 2 images your model gives shape {tuple(out.shape)}; it should give "
+                              f"(2, {classes}): one score per target class. Hint: {hint}")
+    return Verdict(True, f"The body is a copy of the source's ({trainable_parameters(body).total:,} parameters), "
+                         f"the head is new ({trainable_parameters(head).total:,} parameters) with {classes} outputs.")
+
+
+# --------------------------------------------------------------------------- notebook 01
+
+def check_probe_c(answer, embeddings: np.ndarray, items: pd.DataFrame, candidates) -> Verdict:
+    """Exercise 01.1: choose the linear probe's C by 5-fold cross-validation on the training rows."""
+    from sklearn.model_selection import cross_val_score
+    hint = ("for each C, cross_val_score(features.probe_estimator(C), x_train, y_train, cv=5).mean(); "
+            "keep the C with the highest mean.")
+    if answer is None:
+        return unanswered(hint)
+    candidates = list(candidates)
+    if answer not in candidates:
+        return Verdict(False, f"Choose one of {candidates}.")
+    x_train, y_train, _, _ = train_valid(np.asarray(embeddings), items)
+    scores = {c: float(cross_val_score(probe_estimator(c), x_train, y_train, cv=5).mean()) for c in candidates}
+    best = max(scores.values())
+    table = ", ".join(f"C={c}: {s:.3f}" for c, s in scores.items())
+    if scores[answer] >= best - 1e-12:
+        return Verdict(True, f"Cross-validated accuracy on the training rows: {table}.")
+    on_valid = {c: linear_probe(embeddings, items, C=c)["accuracy"] for c in candidates}
+    if on_valid[answer] == max(on_valid.values()):
+        return Verdict(False, "That C is best on the validation set, so choosing it makes the validation "
+                              "accuracy an optimistic estimate. Choose on the training rows alone, by "
+                              "cross-validation: " + hint)
+    return Verdict(False, f"C={answer} is not the best by cross-validation. Hint: {hint}")
+
+
+def check_nearest(answer, embeddings: np.ndarray, items: pd.DataFrame, query: int) -> Verdict:
+    """Exercise 01.2: the training row nearest to validation row `query` by cosine similarity."""
+    hint = ("divide each embedding by its length (np.linalg.norm(..., axis=1, keepdims=True)); the dot "
+            "product of two such vectors is their cosine similarity. Search the training rows only.")
+    if answer is None:
+        return unanswered(hint)
+    embeddings = np.asarray(embeddings, dtype=float)
+    valid = items["is_valid"].to_numpy(bool)
+    train = np.flatnonzero(~valid)
+    if not valid[query]:
+        raise ValueError(f"Row {query} of items is a training row; pass a validation row as `query`.")
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    cosine = unit[train] @ unit[query]
+    truth = int(train[np.argmax(cosine)])
+    if answer == truth:
+        return Verdict(True, f"Row {truth} ({items['label'].iloc[truth]}), cosine similarity "
+                             f"{cosine.max():.3f}; the query is {items['label'].iloc[query]}. The k-NN probe "
+                             f"votes among the k rows found this way.")
+    if not isinstance(answer, (int, np.integer)) or not 0 <= answer < len(items):
+        return Verdict(False, f"Give a row number of items, 0 to {len(items) - 1}.")
+    if valid[answer]:
+        return Verdict(False, f"Row {answer} is a validation row (is_valid is True). Hint: {hint}")
+    if answer < len(train) and train[answer] == truth:
+        return Verdict(False, f"{answer} is the row's position among the training rows; give its row in items.")
+    euclid = int(train[np.argmin(np.linalg.norm(embeddings[train] - embeddings[query], axis=1))])
+    if answer == euclid:
+        return Verdict(False, "That row is nearest by Euclidean distance, which long vectors dominate. "
+                              "Cosine similarity compares directions only. Hint: " + hint)
+    return Verdict(False, f"Row {answer} is not the nearest. Hint: {hint}")
+
+
+# --------------------------------------------------------------------------- notebook 02
+
+def check_recall_precision(answer, confusion: pd.DataFrame, positive: str) -> Verdict:
+    """Exercise 02.1: recall and precision of class `positive` from a confusion table
+    (true labels in rows, predicted in columns)."""
+    hint = (f"recall = caught {positive} / all truly {positive} (its row); precision = caught {positive} / "
+            f"all predicted {positive} (its column).")
+    if answer is None:
+        return unanswered(hint)
+    hit = confusion.loc[positive, positive]
+    recall, precision = hit / confusion.loc[positive].sum(), hit / confusion[positive].sum()
+    try:
+        given = tuple(float(a) for a in answer)
+    except TypeError:
+        given = ()
+    if len(given) != 2:
+        return Verdict(False, "Give two numbers: (recall, precision).")
+    if close(given, (recall, precision), rtol=2e-3):
+        return Verdict(True, f"Recall {recall:.3f}: the model finds {hit} of {confusion.loc[positive].sum()} "
+                             f"{positive} cells. Precision {precision:.3f}: {hit} of its "
+                             f"{confusion[positive].sum()} {positive} calls are right.")
+    if close(given, (precision, recall), rtol=2e-3):
+        return Verdict(False, "The two are swapped. " + hint)
+    return Verdict(False, hint)
+
+
+def _positive_scores(predictions: pd.DataFrame, positive: str) -> np.ndarray:
+    labels = set(predictions["label"]) | set(predictions["predicted"])
+    if len(labels) != 2 or positive not in labels:
+        raise ValueError(f"Need predictions of two classes, one of them {positive!r}; found {sorted(labels)}.")
+    p = predictions["probability"].to_numpy(float)
+    return np.where(predictions["predicted"] == positive, p, 1 - p)
+
+
+def check_false_alarms(answer, predictions: pd.DataFrame, positive: str, recall: float = 0.9) -> Verdict:
+    """Exercise 02.2: the false alarms left when the threshold is lowered until the model
+    catches at least `recall` of the `positive` cells."""
+    hint = (f"P({positive}) is `probability` where `predicted` is {positive}, else 1 - probability. The "
+            f"highest threshold that keeps {recall:.0%} of the {positive} cells at or above it is one of "
+            f"their scores; count the other cells at or above it.")
+    if answer is None:
+        return unanswered(hint)
+    score = _positive_scores(predictions, positive)
+    is_positive = (predictions["label"] == positive).to_numpy()
+    ranked = np.sort(score[is_positive])[::-1]
+    threshold = ranked[math.ceil(recall * len(ranked)) - 1]
+    truth = int((score[~is_positive] >= threshold).sum())
+    if answer == truth:
+        return Verdict(True, f"At threshold {threshold:.3f} the model catches "
+                             f"{(ranked >= threshold).sum()} of {len(ranked)} {positive} cells and raises "
+                             f"{truth} false alarms among {(~is_positive).sum()} others.")
+    if answer == int((predictions["predicted"][~is_positive] == positive).sum()):
+        return Verdict(False, "That is the count at the default threshold (0.5). Lower the threshold until "
+                              f"{recall:.0%} of the {positive} cells are caught. Hint: {hint}")
+    return Verdict(False, hint)

@@ -1,0 +1,174 @@
+"""Self-checks for the exercises of notebooks 03, 04 and 05 (see the package's docstring)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..adapt import coral_loss
+from ..layerwise import L2SP
+from ..text import mean_pool
+from .verdict import Verdict, attempt, close, unanswered
+
+
+# --------------------------------------------------------------------------- notebook 03
+
+def check_slice_rates(answer, lo: float, hi: float, groups: int) -> Verdict:
+    """Exercise 03.1: the rate each of `groups` layer groups gets from slice(lo, hi)."""
+    from fastai.torch_core import even_mults   # what fastai's Learner.lr_range uses
+    hint = f"the rates run from {lo:g} to {hi:g}, evenly spaced on a log scale (np.geomspace), one per group."
+    if answer is None:
+        return unanswered(hint)
+    truth = list(even_mults(lo, hi, groups))
+    given = list(np.ravel(np.asarray(answer, dtype=float)))
+    if len(given) != groups:
+        return Verdict(False, f"Give {groups} rates, one per layer group (you gave {len(given)}).")
+    if close(given, truth, rtol=0.02, atol=0):
+        return Verdict(True, "Each group's rate is the previous one times "
+                             f"{(hi / lo) ** (1 / (groups - 1)):.3g}: " + ", ".join(f"{r:.2e}" for r in truth) + ".")
+    if close(given, np.linspace(lo, hi, groups), rtol=0.02, atol=0):
+        return Verdict(False, "Those are evenly spaced on a linear scale: the middle groups would get rates "
+                              "close to the head's. " + hint)
+    return Verdict(False, hint)
+
+
+def _small_model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def check_l2sp(penalty) -> Verdict:
+    """Exercise 03.2: `penalty(model, start, alpha)`, the L2-SP term that `layerwise.L2SP` adds
+    to the loss (`start`: the model's parameters as they were before fine-tuning)."""
+    hint = "alpha * the sum over parameters of ((p - p0) ** 2).sum(): a tensor that gradients flow through."
+    model, alpha = _small_model(), 0.1
+    start = [p.detach().clone() for p in model.parameters()]
+    reference = L2SP(model, alpha)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    value, verdict = attempt(penalty, hint, model, start, alpha)
+    if verdict is not None:
+        return verdict
+    truth = float(alpha * reference.penalty().detach())
+    if not torch.is_tensor(value) or not value.requires_grad:
+        return Verdict(False, "Return a tensor that still carries gradients (no .item(), no torch.no_grad), "
+                              "or the penalty cannot pull the weights back.")
+    got = float(value.detach()) if torch.is_tensor(value) else float(value)
+    if close(got, truth):
+        return Verdict(True, f"{got:.4f} for this perturbed model, the same as layerwise.L2SP's term.")
+    if close(got, truth / alpha):
+        return Verdict(False, "Multiply by alpha: it sets how hard the weights are pulled back.")
+    if close(got, truth / 2):
+        return Verdict(False, "Half the term: layerwise.L2SP uses alpha * squared distance, without 1/2.")
+    if close(got, alpha * math.sqrt(truth / alpha)):
+        return Verdict(False, "That is alpha times the distance; L2-SP uses the squared distance.")
+    return Verdict(False, f"Your penalty gives {got:.4f}. Hint: {hint}")
+
+
+# --------------------------------------------------------------------------- notebook 04
+
+def check_coral(coral) -> Verdict:
+    """Exercise 04.1: `coral(source, target)` on two (batch, features) tensors, as `adapt.coral_loss`."""
+    hint = ("the squared Frobenius distance between the two feature covariances (torch.cov(x.T)), "
+            "divided by 4 d^2 for d features.")
+    generator = torch.Generator().manual_seed(0)
+    source = torch.randn(32, 5, generator=generator)
+    target = 2 * torch.randn(24, 5, generator=generator) + 1
+    value, verdict = attempt(coral, hint, source, target)
+    if verdict is not None:
+        return verdict
+    truth = float(coral_loss(source, target))
+    got = float(value.detach()) if torch.is_tensor(value) else float(value)
+    if close(got, truth):
+        return Verdict(True, f"{got:.4f} on two test batches, the same as adapt.coral_loss.")
+    if close(got, truth * 4 * 25):
+        return Verdict(False, "Divide by 4 d^2 (d = number of features), so the loss does not grow with the "
+                              "feature width.")
+    biased = ((torch.cov(source.T, correction=0) - torch.cov(target.T, correction=0)) ** 2).sum() / 100
+    if close(got, float(biased)):
+        return Verdict(False, "Your covariances divide by n; Deep CORAL's (and torch.cov's default) divide "
+                              "by n - 1.")
+    if close(got, math.sqrt(truth * 100) / 100):
+        return Verdict(False, "Square the Frobenius norm. " + hint)
+    return Verdict(False, f"Your loss gives {got:.4f}. Hint: {hint}")
+
+
+def check_reversal(reverse) -> Verdict:
+    """Exercise 04.2: `reverse(x, strength)`: identity forward, gradient times -strength backward."""
+    hint = ("a torch.autograd.Function whose forward returns x.view_as(x) and whose backward returns "
+            "(-strength * grad, None); call it with .apply(x, strength).")
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, generator=generator, requires_grad=True)
+    upstream = torch.randn(4, 3, generator=generator)
+    y, verdict = attempt(reverse, hint, x, 0.5)
+    if verdict is not None:
+        return verdict
+    try:
+        y.backward(upstream)
+    except Exception as error:   # the learner's code: report any failure as a hint
+        return Verdict(False, f"The backward pass failed with {type(error).__name__}: {error}. Hint: {hint}")
+    if not torch.equal(y.detach(), x.detach()):
+        return Verdict(False, "The forward pass must return x unchanged: the reversal acts on gradients only.")
+    grad = x.grad
+    if close(grad, -0.5 * upstream):
+        return Verdict(True, "Forward: x unchanged. Backward: the gradient times -0.5. The layers before it "
+                             "now learn to confuse the domain classifier after it.")
+    if close(grad, upstream):
+        return Verdict(False, "The gradient comes back unchanged: backward must flip its sign and scale it.")
+    if close(grad, -upstream):
+        return Verdict(False, "The sign flips, but strength is ignored: multiply by -strength.")
+    if close(grad, 0.5 * upstream):
+        return Verdict(False, "Scaled, but not reversed: multiply by -strength, not strength.")
+    return Verdict(False, hint)
+
+
+# --------------------------------------------------------------------------- notebook 05
+
+def check_mean_pool(pool) -> Verdict:
+    """Exercise 05.1: `pool(tokens, attention_mask)`, the mean over real tokens, as `text.mean_pool`."""
+    hint = ("multiply the token vectors by the mask (attention_mask.unsqueeze(-1)), sum over tokens, and "
+            "divide by the number of real tokens per text.")
+    tokens = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(0))
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    value, verdict = attempt(pool, hint, tokens, mask)
+    if verdict is not None:
+        return verdict
+    if tuple(value.shape) != (2, 4):
+        return Verdict(False, f"One vector per text: expected shape (2, 4), got {tuple(value.shape)}.")
+    if close(value, mean_pool(tokens, mask)):
+        return Verdict(True, "The padding tokens no longer count, so a tweet's embedding does not depend on "
+                             "the longest tweet in its batch.")
+    if close(value, tokens.mean(1)):
+        return Verdict(False, "That averages the padding tokens too: the first text has 2 of them. " + hint)
+    return Verdict(False, hint)
+
+
+def check_top_words(answer, estimator, label: str, k: int = 5) -> Verdict:
+    """Exercise 05.2: the `k` words (or word pairs) a TF-IDF + logistic regression pipeline
+    weighs most towards `label`."""
+    hint = ("vectorizer, classifier = estimator.named_steps.values(); the row of classifier.coef_ for "
+            f"{label!r} (classifier.classes_ gives the order); np.argsort it and keep the {k} largest.")
+    if answer is None:
+        return unanswered(hint)
+    vectorizer, classifier = estimator.named_steps.values()
+    words = vectorizer.get_feature_names_out()
+    classes = list(classifier.classes_)
+
+    def weights(name):   # two classes: scikit-learn keeps one row, for the second class
+        row = classifier.coef_[classes.index(name)] if len(classifier.coef_) > 1 else classifier.coef_[0]
+        return -row if len(classifier.coef_) == 1 and name == classes[0] else row
+    order = np.argsort(weights(label))
+    truth = set(words[order[::-1][:k]])
+    given = set(answer)
+    if given == truth:
+        return Verdict(True, f"{sorted(truth)}: each raises the score of {label!r} most per unit of TF-IDF.")
+    if given == set(words[order[:k]]):
+        return Verdict(False, f"Those are the words that count most against {label!r}: take the largest "
+                              "weights, not the smallest.")
+    for other in classes:
+        if other != label and given == set(words[np.argsort(weights(other))[::-1][:k]]):
+            return Verdict(False, f"Those are the top words of {other!r}. Hint: {hint}")
+    return Verdict(False, f"{len(given & truth)} of your {len(given)} are among the top {k}. Hint: {hint}")
