@@ -1,4 +1,4 @@
-"""tlcourse.record and tlcourse.run: figures are printed, stored and gathered into one table."""
+"""tlcourse.record and tlcourse.maintain.run: figures are printed, stored and gathered into one table."""
 import nbformat
 import numpy as np
 import pytest

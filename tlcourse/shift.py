@@ -17,11 +17,12 @@ import torch
 from PIL import Image
 
 from . import cache, preprocess
-from .adapt import adabn
+from .adapt import CORAL, DANN, adabn
 from .datasets import image_folder
-from .evaluate import domain_accuracy, domain_batches
+from .evaluate import adaptation_row, domain_accuracy, domain_batches
 from .features import linear_probe
 from .models import classifier_of
+from .runtime import Timer
 
 # Measured at 32x32 on two CPU cores, severity 3: every corruption takes 0.1-5 ms per image
 # except glass_blur (about 140 ms). One of each family: noise, blur, weather, digital.
@@ -171,9 +172,6 @@ def adaptation_runs(seed: int, domains: dict, unlabelled, source_learner, train,
       by `train`.
     `domains` is {"source": ..., "target": ...}, held-out items or labelled batches.
     """
-    from .adapt import CORAL, DANN
-    from .evaluate import adaptation_row
-    from .runtime import Timer
     rows, learners = [], {}
 
     def add(method, learn, seconds):
