@@ -62,19 +62,24 @@ def test_new_head_needs_a_copied_body_and_one_output_per_class(dls):
     not_yet(ex.check_new_head(None, source_body, 5, 16), "Replace None")
 
 
-def test_probe_c_is_chosen_by_cross_validation_on_the_training_rows(split):
-    from sklearn.model_selection import cross_val_score
-    embeddings, items = split
-    candidates = [0.001, 0.1, 10]
-    train = ~items["is_valid"].to_numpy(bool)
-    scores = {c: cross_val_score(tl.features.probe_estimator(c), embeddings[train], items["label"][train],
-                                 cv=5).mean() for c in candidates}
-    best = max(scores, key=scores.get)
-    assert ex.check_probe_c(best, embeddings, items, candidates)
-    worse = [c for c in candidates if scores[c] < scores[best]]
-    assert worse, "the test needs a candidate that cross-validates worse"
-    assert not ex.check_probe_c(worse[0], embeddings, items, candidates)
-    not_yet(ex.check_probe_c(0.5, embeddings, items, candidates), "one of")
+def test_a_prediction_is_checked_against_the_measured_direction_with_two_points_for_level():
+    assert ex.direction(0.80, 0.75) == "higher" and ex.direction(0.70, 0.75) == "lower"
+    assert ex.direction(0.76, 0.75) == "level" and ex.direction(0.73, 0.75) == "level"
+    right = ex.check_prediction("lower", 0.70, 0.75, "A against B", why="because.")
+    assert right and repr(right).startswith("✓ As you predicted.") and "0.700 against 0.750" in right.message
+    assert "because." in right.message
+    wrong = ex.check_prediction("level", 0.70, 0.75, "A against B", why="because.")
+    assert not wrong and repr(wrong).startswith("✗ Not as you predicted.") and "lower" in wrong.message
+    waiting = ex.check_prediction(None, 0.70, 0.75, "A against B")
+    not_yet(waiting, "Replace None")
+    assert "0.700" not in waiting.message                 # nothing of the measurement before a prediction
+    not_yet(ex.check_prediction("down", 0.70, 0.75, "A against B"), "one of")
+
+
+def test_cell_type_prediction_compares_stage2_with_the_last_layer():
+    assert ex.check_cell_type_layer("level", 0.985, 0.992)
+    assert not ex.check_cell_type_layer("lower", 0.985, 0.992)
+    assert ex.check_cell_type_layer("lower", 0.75, 0.992)
 
 
 def test_nearest_neighbour_is_by_cosine_among_training_rows_and_given_as_a_row_of_items():

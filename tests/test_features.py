@@ -124,11 +124,37 @@ def test_knn_probe_is_scikit_learns_neighbours():
     np.testing.assert_array_equal(features.knn_probe(x, items, k=3)["predictions"], expected)
 
 
-def test_layer_curve_has_a_row_per_layer_in_order():
+def test_a_cross_validated_probe_chooses_c_on_the_training_rows_alone():
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    x, items = _blobs(n=80, dim=30, seed=2)
+    train = ~items.is_valid.to_numpy()
+    scores = {c: cross_val_score(features.probe_estimator(c), x[train], items.label[train],
+                                 cv=StratifiedKFold(5)).mean() for c in features.PROBE_CS}
+    result = features.linear_probe(x, items, C="cv")
+    assert result["C"] == max(scores, key=scores.get)               # the best by cross-validation (first on ties)
+    refit = features.linear_probe(x, items, C=result["C"])           # then refitted on every training row
+    np.testing.assert_array_equal(result["predictions"], refit["predictions"])
+    # What the validation rows hold cannot change the choice: scramble their features and labels.
+    scrambled = items.assign(label=np.where(items.is_valid, items.label.sample(frac=1, random_state=0).to_numpy(), items.label))
+    x2 = x.copy(); x2[~train] = np.random.default_rng(3).normal(size=x2[~train].shape)
+    assert features.linear_probe(x2, scrambled, C="cv")["C"] == result["C"]
+    assert features.linear_probe(x, items, C=0.5)["C"] == 0.5
+
+
+def test_a_probe_needs_a_positive_c_or_cv():
+    x, items = _blobs()
+    for bad in (0, -1.0, "auto"):
+        with pytest.raises(ValueError, match="C="):
+            features.linear_probe(x, items, C=bad)
+
+
+def test_layer_curve_has_a_row_per_layer_in_order_each_with_its_own_c():
     x, items = _blobs()
     table = features.layer_curve({"early": x[:, :2], "late": x}, items)
     assert list(table["layer"]) == ["early", "late"] and list(table["depth"]) == [1, 2]
     assert list(table["features"]) == [2, 10]
+    assert list(table["C"]) == [features.linear_probe(f, items, C="cv")["C"] for f in (x[:, :2], x)]
+    assert list(features.layer_curve({"late": x}, items, C=2.0)["C"]) == [2.0]
 
 
 @pytest.mark.parametrize("method", ["pca", "tsne"])

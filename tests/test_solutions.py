@@ -1,10 +1,13 @@
 """Every notebook ends with exercises, and solutions/ holds a worked answer to each: the same
 exercise cells (task, setup, check) in both, the notebook's checks unanswered, every check in
 the executed solutions right. nbval then replays both kinds of notebook in `make test`."""
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from tlcourse import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -50,7 +53,32 @@ def test_the_notebook_leaves_each_answer_to_the_learner(notebook):
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_worked_solution_passes_its_check(notebook):
     outputs = check_outputs(ROOT / "solutions" / notebook.name)
-    assert outputs and all(said.startswith("✓ Right.") for _, said in outputs), outputs
+    assert outputs and all(said.startswith(("✓ Right.", "✓ As you predicted.")) for _, said in outputs), outputs
+
+
+def evidence_direction(stem, measured, reference):
+    """What the notebook's evidence says of measured against reference: "higher", "lower",
+    "level", or None when the runs do not tell them apart."""
+    from tlcourse import evidence
+    table = evidence.load(stem)
+    # "level" first, as the exercises define it: within 2 points, even when one is ahead by less
+    for found, verdict in (("level", evidence.level(table, measured, reference)),
+                           ("higher", evidence.ahead(table, measured, reference)),
+                           ("lower", evidence.ahead(table, reference, measured))):
+        if verdict:
+            return found
+    return None
+
+
+@pytest.mark.parametrize("stem", sorted(exercises.PREDICTIONS))
+def test_each_worked_prediction_is_what_the_evidence_shows_over_seeds(stem):
+    """A "predict, then measure" exercise's worked answer agrees with the notebook's five runs,
+    not only with the one run its solution shows."""
+    sources = "\n".join(c.source for c in cells(ROOT / "solutions" / f"{stem}.ipynb", "answer"))
+    for name, (measured, reference) in exercises.PREDICTIONS[stem].items():
+        found = re.search(rf'^{name} = "(\w+)"', sources, re.M)
+        assert found, f"the solution's answer cells set no {name} = \"...\""
+        assert evidence_direction(stem, measured, reference) == found.group(1), (stem, name)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)

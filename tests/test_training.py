@@ -1,4 +1,5 @@
 """tlcourse.training: what trains while frozen (fastai vs Keras BatchNorm), train_all, the LR finder."""
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -100,3 +101,27 @@ def test_skip_validation_leaves_one_pass_the_results(dls):
     assert CountValidations.count == len(dls.valid)   # the result's own pass, none inside fit
     loss, accuracy = learn.validate()
     assert result["accuracy"] == pytest.approx(accuracy) and result["valid_loss"] == pytest.approx(loss)
+
+
+def test_epoch_table_is_the_recorders_losses_without_the_time_and_survives_the_result_row(dls):
+    learn = tl.create_learner(dls, "small_cnn", pretrained=False)
+    with pytest.raises(ValueError, match="fit_one_cycle"):
+        training.epoch_table(learn)
+    learn.fit_one_cycle(2, 1e-3)
+    table = training.epoch_table(learn)
+    assert list(table.columns) == ["train_loss", "valid_loss", "accuracy"] and len(table) == 2
+    np.testing.assert_allclose(table.to_numpy(), [list(v) for v in learn.recorder.values])
+    row = training.result_row(learn, "plain call", 1.0)            # fastai's validate() empties the recorder ...
+    assert training.epoch_table(learn).equals(table)                # ... and result_row puts it back
+    assert row["accuracy"] == pytest.approx(table["accuracy"].iloc[-1])
+
+
+def test_an_unattended_learner_prints_nothing_while_fastai_calls_train_it(dls, capsys, monkeypatch):
+    from fastai.callback.progress import ProgressCallback
+    monkeypatch.setattr(training, "SHOW_PROGRESS", False)
+    learn = tl.create_learner(dls, "small_cnn", pretrained=False)
+    assert not any(isinstance(cb, ProgressCallback) for cb in learn.cbs)
+    learn.fit_one_cycle(1, 1e-3)
+    assert capsys.readouterr().out == ""                           # no per-epoch lines with their timings
+    monkeypatch.setattr(training, "SHOW_PROGRESS", True)
+    assert any(isinstance(cb, ProgressCallback) for cb in tl.create_learner(dls, "small_cnn", pretrained=False).cbs)

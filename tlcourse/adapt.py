@@ -31,7 +31,7 @@ from torch import nn
 from .data import dls_from_items, split_items
 from .models import classifier_of
 from .runtime import autocast
-from .training import Precision, Seeded
+from .training import Precision, Seeded, quiet_when_unattended
 
 
 # --------------------------------------------------------------------------- AdaBN
@@ -95,9 +95,9 @@ def few_shot_learner(learn, target_items: pd.DataFrame, k: int, valid_per_class:
         raise ValueError(f"The target's classes {list(dls.vocab)} differ from the source's {list(learn.dls.vocab)}.")
     # The source's input normalisation, so the copied model sees inputs scaled as before.
     dls.add_tfms([t for t in learn.dls.after_batch.fs if isinstance(t, Normalize)], "after_batch")
-    return Learner(dls, copy.deepcopy(learn.model), loss_func=learn.loss_func, metrics=learn.metrics,
-                   splitter=learn.splitter, path=learn.path, model_dir=learn.model_dir,
-                   cbs=[Precision(), Seeded(seed)])
+    return quiet_when_unattended(Learner(dls, copy.deepcopy(learn.model), loss_func=learn.loss_func,
+                                         metrics=learn.metrics, splitter=learn.splitter, path=learn.path,
+                                         model_dir=learn.model_dir, cbs=[Precision(), Seeded(seed)]))
 
 
 # --------------------------------------------------------------------------- CORAL and DANN

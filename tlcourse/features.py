@@ -140,18 +140,46 @@ def fit_probe(estimator, features: np.ndarray, items: pd.DataFrame, method: str)
             "seconds": time.perf_counter() - start, "estimator": estimator, "predictions": predictions}
 
 
-def probe_estimator(C: float = 1.0):
-    """The linear probe's scikit-learn pipeline, unfitted: standardise, then logistic
-    regression (e.g. for `cross_val_score`, notebook 01's exercise 1)."""
+# The regularisation strengths a cross-validated probe chooses from: 10^-4 to 10^2. With a few
+# hundred training rows and up to 1,280 features, the best C moves over orders of magnitude from
+# layer to layer, so one fixed C favours some layers over others (notebook 01).
+PROBE_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+
+
+def probe_estimator(C: float | str = 1.0, folds: int = 5):
+    """The linear probe's scikit-learn pipeline, unfitted: standardise, then logistic regression
+    (e.g. for `cross_val_score`; notebook 01).
+
+    With `C="cv"` it chooses C from `PROBE_CS` by stratified `folds`-fold cross-validation on the
+    rows it is fitted on (scikit-learn's `GridSearchCV`, which refits the best on all of them), so
+    a probe fitted on the training rows never looks at the validation rows to choose."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    if isinstance(C, str):
+        if C != "cv":
+            raise ValueError(f"C={C!r}: give a positive number, or 'cv' to choose it by cross-validation.")
+        return GridSearchCV(probe_estimator(1.0), {"logisticregression__C": list(PROBE_CS)},
+                            cv=StratifiedKFold(folds))
+    if not C > 0:
+        raise ValueError(f"C={C!r}: the inverse regularisation strength must be positive (smaller: stronger).")
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
 
 
-def linear_probe(features: np.ndarray, items: pd.DataFrame, C: float = 1.0, method: str = "linear probe") -> dict:
-    """Logistic regression on standardised features (notebook 01)."""
-    return fit_probe(probe_estimator(C), features, items, method)
+def chosen_c(estimator) -> float:
+    """The C a fitted probe used: the one cross-validation chose, or the one it was given."""
+    if hasattr(estimator, "best_params_"):
+        return float(estimator.best_params_["logisticregression__C"])
+    return float(estimator.get_params()["logisticregression__C"])
+
+
+def linear_probe(features: np.ndarray, items: pd.DataFrame, C: float | str = 1.0,
+                 method: str = "linear probe") -> dict:
+    """Logistic regression on standardised features (notebook 01). `C="cv"` chooses the
+    regularisation by cross-validation on the training rows; the result's "C" says which."""
+    result = fit_probe(probe_estimator(C), features, items, method)
+    return {**result, "C": chosen_c(result["estimator"])}
 
 
 def knn_probe(features: np.ndarray, items: pd.DataFrame, k: int = 5, method: str = "k-NN probe") -> dict:
@@ -160,13 +188,15 @@ def knn_probe(features: np.ndarray, items: pd.DataFrame, k: int = 5, method: str
     return fit_probe(KNeighborsClassifier(n_neighbors=k, metric="cosine"), features, items, method)
 
 
-def layer_curve(features_by_layer: dict, items: pd.DataFrame, C: float = 1.0) -> pd.DataFrame:
-    """A linear probe on each layer's features: the table behind notebook 01's layer curve."""
+def layer_curve(features_by_layer: dict, items: pd.DataFrame, C: float | str = "cv") -> pd.DataFrame:
+    """A linear probe on each layer's features: the table behind notebook 01's layer curve.
+    By default each layer's probe chooses its own C by cross-validation on the training rows
+    (column "C"): layers differ in width and in how much they need regularising."""
     rows = []
     for depth, (layer, features) in enumerate(features_by_layer.items(), 1):
         result = linear_probe(features, items, C=C)
         rows.append({"depth": depth, "layer": layer, "features": features.shape[1],
-                     "accuracy": result["accuracy"]})
+                     "C": result["C"], "accuracy": result["accuracy"]})
     return pd.DataFrame(rows)
 
 

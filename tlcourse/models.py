@@ -30,7 +30,7 @@ from . import preprocess
 from .backbones import BACKBONES, Backbone, get_backbone, list_backbones, whole_network  # noqa: F401 (the course's names)
 from .data import feature_batches, require_columns
 from .runtime import CACHE, autocast, device
-from .training import Precision, Seeded
+from .training import Precision, Seeded, quiet_when_unattended
 
 IMAGENET_STATS = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 # The EfficientNet-Lite weights were trained on inputs scaled to [-1, 1]. Measured
@@ -165,7 +165,7 @@ def create_learner(dls, backbone: str = "efficientnet_lite0", pretrained: bool =
                     cbs=cbs, path=CACHE, model_dir="models")  # lr_find's temporary weights go to the cache
     if pretrained or body is not None:
         learn.freeze()
-    return learn
+    return quiet_when_unattended(learn)
 
 
 # --------------------------------------------------------------------------- a head on cached features
@@ -199,8 +199,8 @@ def feature_learner(embeddings: np.ndarray, items: pd.DataFrame, vocab=None, mod
                       feature_batches(embeddings[valid], items[valid], vocab, bs), device=device())
     dls.vocab = vocab
     head = FeatureHead(embeddings.shape[1], len(vocab), hidden) if model is None else copy.deepcopy(model)
-    return Learner(dls, head.to(device()), loss_func=nn.CrossEntropyLoss(), metrics=accuracy,
-                   splitter=param_groups, cbs=[Precision(), Seeded(seed)])
+    return quiet_when_unattended(Learner(dls, head.to(device()), loss_func=nn.CrossEntropyLoss(), metrics=accuracy,
+                                         splitter=param_groups, cbs=[Precision(), Seeded(seed)]))
 
 
 # --------------------------------------------------------------------------- ImageNet predictions

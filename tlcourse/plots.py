@@ -57,17 +57,28 @@ def data_efficiency_curve(table: pd.DataFrame, title: str = "", unit: str = "ima
     return fig
 
 
-def layer_curve(table: pd.DataFrame, title: str = "") -> plt.Figure:
+def layer_curve(table: pd.DataFrame, title: str = "", runs: pd.DataFrame | None = None) -> plt.Figure:
     """Probe accuracy against the depth of the layer it reads (notebook 01).
 
-    `table` is `features.layer_curve(...)`: columns depth, layer, features, accuracy.
+    `table` is `features.layer_curve(...)`: columns depth, layer, features, accuracy. `runs`, if
+    given, holds other runs' curves, one row per run and one column per layer in `table`'s order
+    (e.g. notebook 01's evidence): drawn thin behind this run, with their mean.
     """
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(table["depth"], table["accuracy"], marker="o")
+    if runs is not None:
+        if runs.shape[1] != len(table):
+            raise ValueError(f"runs has {runs.shape[1]} columns for {len(table)} layers: one column per layer.")
+        for i, (_, row) in enumerate(runs.iterrows()):
+            ax.plot(table["depth"], row.to_numpy(float), color="0.75", lw=1, label="each run" if i == 0 else None)
+        ax.plot(table["depth"], runs.to_numpy(float).mean(axis=0), color="0.3", lw=2, ls="--",
+                label=f"mean of {len(runs)} runs")
+    ax.plot(table["depth"], table["accuracy"], marker="o", label="this run")
     ax.set_xticks(table["depth"], [f"{l}\n({n})" for l, n in zip(table["layer"], table["features"])], fontsize=8)
     ax.set_xlabel("layer of the frozen body, input side first (feature width)")
     ax.set_ylabel("linear-probe accuracy")
     ax.grid(alpha=0.3)
+    if runs is not None:
+        ax.legend(fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
     return fig

@@ -40,11 +40,14 @@ def _plain(name: str, value):
     raise TypeError(f"record() takes numbers and strings; {name!r} is a {type(value).__name__}.")
 
 
-def record(**figures) -> None:
-    """Record named figures (numbers or short strings), e.g. `record(transfer_acc=0.91)`."""
+def record(hidden: bool = False, **figures) -> None:
+    """Record named figures (numbers or short strings), e.g. `record(transfer_acc=0.91)`.
+    `hidden=True` records without printing the values: an exercise's measurement, which the
+    learner should not see before predicting it (the evidence still collects it)."""
     figures = {name: _plain(name, value) for name, value in figures.items()}
     RECORDED.update(figures)
-    text = "\n".join(f"recorded {name} = {_show(name, value)}" for name, value in figures.items())
+    text = "\n".join(f"recorded {name}" + (" (its value is not shown here)" if hidden else f" = {_show(name, value)}")
+                     for name, value in figures.items())
     display({"text/plain": text}, raw=True, metadata={METADATA_KEY: figures})
 
 

@@ -37,7 +37,7 @@ from .data import label_indices, require_columns
 from .datasets import package_dir
 from .models import TransferModel, param_groups
 from .runtime import SHOW_PROGRESS, autocast, device, dtype_for
-from .training import Precision, Seeded
+from .training import Precision, Seeded, quiet_when_unattended
 
 ENCODER = "all-MiniLM-L6-v2"
 CLASSES = ("negative", "neutral", "positive")
@@ -242,5 +242,5 @@ def text_learner(dls: DataLoaders, seed: int = 0, encoder=None) -> Learner:
     embeddings `lo`, the head `hi` and the six transformer layers rates between."""
     set_seed(seed, reproducible=True)
     model = SentenceClassifier(len(dls.vocab), encoder).to(device())
-    return Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy, splitter=param_groups,
-                   cbs=[Precision(), Seeded(seed)])
+    return quiet_when_unattended(Learner(dls, model, loss_func=nn.CrossEntropyLoss(), metrics=accuracy,
+                                         splitter=param_groups, cbs=[Precision(), Seeded(seed)]))

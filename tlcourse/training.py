@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import random
 
+import pandas as pd
 import torch
 
 import fastai.callback.progress  # noqa: F401  (adds the progress bar and `Learner.no_bar`)
@@ -35,9 +36,19 @@ def _maybe_quiet(learn: Learner):
             yield
 
 
-def _result(learn: Learner, method: str, seconds: float) -> dict:
+def result_row(learn: Learner, method: str, seconds: float) -> dict:
+    """Score a trained learner once on its validation set: one result row (method, accuracy,
+    valid_loss, seconds), like every training function's (notebook 01)."""
+    # fastai's validate() starts a fit of its own, which empties the recorder; what the training
+    # recorded (per-epoch losses for `epoch_table`, the rates for plots) is put back after it.
+    recorder = getattr(learn, "recorder", None)
+    # (vars(): a fastai callback passes unknown attributes on to its learner)
+    kept = {name: value for name, value in vars(recorder).items()
+            if name in ("lrs", "iters", "losses", "values", "metric_names")} if recorder is not None else {}
     with learn.no_bar():  # one bar per training run is enough
         loss, accuracy = learn.validate()
+    for name, value in kept.items():
+        setattr(recorder, name, value)
     return {"method": method, "accuracy": float(accuracy), "valid_loss": float(loss), "seconds": seconds}
 
 
@@ -52,13 +63,42 @@ def seeded(learn: Learner, seed: int | None) -> Learner:
     return learn
 
 
+def epoch_table(learn: Learner) -> pd.DataFrame:
+    """The last fit's losses and metrics, one row per epoch, from fastai's recorder (notebook 01).
+
+    What fastai prints after each epoch, without the wall time (which changes every run);
+    unattended runs print this instead of fastai's live table. A loss or metric that was not
+    computed in an epoch (validation skipped) is left empty."""
+    recorder = getattr(learn, "recorder", None)
+    if recorder is None or not vars(recorder).get("values"):
+        raise ValueError("This learner has not finished an epoch yet: call learn.fit_one_cycle(...) first.")
+    names = [name for name in recorder.metric_names[1:] if name != "time"]
+    rows = [list(values)[:len(names)] + [None] * (len(names) - len(values)) for values in recorder.values]
+    table = pd.DataFrame(rows, columns=names, dtype=float)
+    table.index = pd.RangeIndex(len(table), name="epoch")
+    return table
+
+
+def quiet_when_unattended(learn: Learner) -> Learner:
+    """In an unattended run (`TLCOURSE_PROGRESS=0`) the learner's plain fastai calls
+    (`learn.fit_one_cycle`, `learn.fine_tune`) draw no progress bar and print no per-epoch lines
+    (they carry timings, which nbval cannot replay); `epoch_table` shows the losses instead.
+    In JupyterLab nothing changes. Every learner the course builds goes through it."""
+    if not SHOW_PROGRESS:
+        from fastai.callback.progress import ProgressCallback
+        from fastcore.basics import noop
+        learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCallback)])
+        learn.logger = noop
+    return learn
+
+
 def one_cycle(learn: Learner, epochs: int, lr, seed: int | None = None, method: str = "one-cycle") -> dict:
     """fastai's `fit_one_cycle` on the layers the learner trains now, seeded, timed, and scored
     once at the end: one result row (notebook 02 defines one-cycle; notebook 03 uses it stage by stage)."""
     seeded(learn, seed)
     with Timer() as t, _maybe_quiet(learn):
         learn.fit_one_cycle(epochs, lr)
-    return _result(learn, method, t.seconds)
+    return result_row(learn, method, t.seconds)
 
 
 def train_all(learn: Learner, epochs: int, lr=1e-2, seed: int | None = None, method: str = "all layers") -> dict:
@@ -89,7 +129,7 @@ def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs:
     seeded(learn, seed)
     with Timer() as t, _maybe_quiet(learn):
         learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs)
-    return _result(learn, method, t.seconds)
+    return result_row(learn, method, t.seconds)
 
 
 class Seeded(Callback):

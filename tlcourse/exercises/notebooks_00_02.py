@@ -9,9 +9,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..features import linear_probe, probe_estimator, train_valid
 from ..models import trainable_parameters
-from .verdict import Verdict, close, unanswered
+from .verdict import Verdict, check_prediction, close, unanswered
 
 
 # --------------------------------------------------------------------------- notebook 00
@@ -71,28 +70,15 @@ def check_new_head(model, source_body: nn.Module, classes: int, size: int) -> Ve
 
 # --------------------------------------------------------------------------- notebook 01
 
-def check_probe_c(answer, embeddings: np.ndarray, items: pd.DataFrame, candidates) -> Verdict:
-    """Exercise 01.1: choose the linear probe's C by 5-fold cross-validation on the training rows."""
-    from sklearn.model_selection import cross_val_score
-    hint = ("for each C, cross_val_score(features.probe_estimator(C), x_train, y_train, cv=5).mean(); "
-            "keep the C with the highest mean.")
-    if answer is None:
-        return unanswered(hint)
-    candidates = list(candidates)
-    if answer not in candidates:
-        return Verdict(False, f"Choose one of {candidates}.")
-    x_train, y_train, _, _ = train_valid(np.asarray(embeddings), items)
-    scores = {c: float(cross_val_score(probe_estimator(c), x_train, y_train, cv=5).mean()) for c in candidates}
-    best = max(scores.values())
-    table = ", ".join(f"C={c}: {s:.3f}" for c, s in scores.items())
-    if scores[answer] >= best - 1e-12:
-        return Verdict(True, f"Cross-validated accuracy on the training rows: {table}.")
-    on_valid = {c: linear_probe(embeddings, items, C=c)["accuracy"] for c in candidates}
-    if on_valid[answer] == max(on_valid.values()):
-        return Verdict(False, "That C is best on the validation set, so choosing it makes the validation "
-                              "accuracy an optimistic estimate. Choose on the training rows alone, by "
-                              "cross-validation: " + hint)
-    return Verdict(False, f"C={answer} is not the best by cross-validation. Hint: {hint}")
+def check_cell_type_layer(prediction, stage2: float, last_layer: float) -> Verdict:
+    """Exercise 01.1 (predict, then measure): the cell-type probe on stage2 against the same
+    probe on the last layer."""
+    return check_prediction(
+        prediction, stage2, last_layer, "the cell-type probe on stage2 against the last layer",
+        why="Mono cells are evenly dark, poly cells a patchwork of crystal grains: a texture, and textures are "
+            "what a network's early stages detect. The defects, thin cracks and dark patches on either kind, "
+            "gained with depth in section 4. How early a layer suffices depends on the signal, not only on "
+            "how far the task is from ImageNet.")
 
 
 def check_nearest(answer, embeddings: np.ndarray, items: pd.DataFrame, query: int) -> Verdict:

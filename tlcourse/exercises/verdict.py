@@ -5,18 +5,49 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..evidence import MARGIN
+
 
 @dataclass
 class Verdict:
-    """What a check says: `right`, and a message (why it is right, or a hint)."""
+    """What a check says: `right`, and a message (why it is right, or a hint). A prediction's
+    verdict (`prediction=True`) says whether the measurement went the predicted way."""
     right: bool
     message: str
+    prediction: bool = False
 
     def __bool__(self) -> bool:
         return self.right
 
     def __repr__(self) -> str:
+        if self.prediction:
+            return ("✓ As you predicted. " if self.right else "✗ Not as you predicted. ") + self.message
         return ("✓ Right. " if self.right else "✗ Not yet. ") + self.message
+
+
+DIRECTIONS = ("higher", "lower", "level")
+
+
+def direction(measured: float, reference: float, margin: float = MARGIN) -> str:
+    """"level" when two accuracies are within `margin` (the course's 2 points), else which way."""
+    gap = float(measured) - float(reference)
+    # (+1e-9: in floating point 0.73 - 0.75 is -0.0200000000000000018, which is 2 points)
+    return "level" if abs(gap) <= margin + 1e-9 else ("higher" if gap > 0 else "lower")
+
+
+def check_prediction(prediction, measured: float, reference: float, what: str, why: str = "") -> Verdict:
+    """A "predict, then measure" exercise: was `measured` higher than, lower than or level with
+    `reference`, as `prediction` said? `what` names the two figures (e.g. "stage2 against the
+    last layer"); `why` is said after the learner has predicted, whatever the outcome. Until a
+    prediction is written the check shows nothing of the measurement."""
+    if prediction is None:
+        return unanswered(f'write "higher", "lower" or "level" (within {MARGIN * 100:.0f} points) '
+                          "before you run the measurement, then run it and this check.")
+    if prediction not in DIRECTIONS:
+        return Verdict(False, f"Predict one of {', '.join(map(repr, DIRECTIONS))}, not {prediction!r}.")
+    found = direction(measured, reference)
+    said = f"This run measured {what}: {measured:.3f} against {reference:.3f}, so {found}."
+    return Verdict(prediction == found, " ".join(filter(None, [said, why])), prediction=True)
 
 
 def unanswered(hint: str) -> Verdict:

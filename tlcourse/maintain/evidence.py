@@ -169,7 +169,7 @@ TABLES = [
         ("transfer from a silhouette model", [f"transfer_acc_{n}" for n in (10, 30, 100, 300)]),
         ("same network from scratch", [f"scratch_acc_{n}" for n in (10, 30, 100, 300)])]),
     ("01_feature_extraction", "method", ["accuracy"], [
-        ("linear probe on the last layer", ["linear_probe_acc"]),
+        ("linear probe on the last layer (C by cross-validation)", ["linear_probe_acc"]),
         ("5 nearest neighbours", ["knn_probe_acc"]),
         ("fastai head on frozen features", ["frozen_head_acc"]),
         ("same network from scratch", ["scratch_acc"])]),
