@@ -1,13 +1,10 @@
 """tlcourse.exercises: every self-check accepts the right answer, rejects the usual wrong
 ones with the hint that names the mistake, and asks for an answer when given None."""
-import copy
-import math
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch import nn
 
 import tlcourse as tl
 from tlcourse import exercises as ex
@@ -51,15 +48,9 @@ def test_trainable_count_knows_the_head_alone_and_every_parameter(dls):
     not_yet(ex.check_trainable(float(truth), learn), "whole number")
 
 
-def test_new_head_needs_a_copied_body_and_one_output_per_class(dls):
-    source_body = tl.create_learner(dls, "small_cnn", pretrained=False).model[0]
-    head = lambda classes: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, classes))
-    assert ex.check_new_head(nn.Sequential(copy.deepcopy(source_body), head(5)), source_body, 5, 16)
-    not_yet(ex.check_new_head(nn.Sequential(source_body, head(5)), source_body, 5, 16), "deepcopy")
-    fresh = tl.create_learner(dls, "small_cnn", pretrained=False, seed=1).model[0]
-    not_yet(ex.check_new_head(nn.Sequential(fresh, head(5)), source_body, 5, 16), "not the source body")
-    not_yet(ex.check_new_head(nn.Sequential(copy.deepcopy(source_body), head(3)), source_body, 5, 16), "(2, 5)")
-    not_yet(ex.check_new_head(None, source_body, 5, 16), "Replace None")
+def test_forgetting_prediction_compares_the_source_model_before_and_after():
+    assert ex.check_forgetting("lower", 0.40, 0.95)
+    assert not ex.check_forgetting("level", 0.40, 0.95)
 
 
 def test_a_prediction_is_checked_against_the_measured_direction_with_two_points_for_level():
@@ -161,27 +152,15 @@ def test_gradient_reversal_must_flip_and_scale_the_gradient_only():
     not_yet(ex.check_reversal(lambda x, s: x.detach()), "backward pass failed")
 
 
-def test_mean_pool_must_leave_the_padding_out():
-    def right(tokens, mask):
-        real = mask.unsqueeze(-1).float()
-        return (tokens * real).sum(1) / real.sum(1)
-    assert ex.check_mean_pool(right)
-    not_yet(ex.check_mean_pool(lambda tokens, mask: tokens.mean(1)), "padding tokens too")
-    not_yet(ex.check_mean_pool(lambda tokens, mask: tokens.sum(1)), "multiply the token vectors")
-    not_yet(ex.check_mean_pool(lambda tokens, mask: tokens), "shape (2, 4)")
+def test_agreement_prediction_compares_low_with_high_agreement_tweets():
+    assert ex.check_agreement("lower", 0.45, 0.75)
+    assert not ex.check_agreement("level", 0.45, 0.75)
 
 
-def test_top_words_come_from_the_label_s_own_row_of_weights():
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    texts = ["great flight", "great crew", "lovely day", "awful delay", "lost bag", "awful crew"] * 3
-    labels = ["positive"] * 3 + ["negative"] * 3
-    estimator = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, labels * 3)
-    words = estimator[0].get_feature_names_out()
-    weights = estimator[-1].coef_[0]   # classes_ is [negative, positive]; binary: one row, for positive
-    top = list(words[np.argsort(weights)[::-1][:2]])
-    assert ex.check_top_words(top, estimator, "positive", k=2)
-    assert ex.check_top_words(top[::-1], estimator, "positive", k=2)   # any order
-    not_yet(ex.check_top_words(list(words[np.argsort(weights)[:2]]), estimator, "positive", k=2), "against")
-    not_yet(ex.check_top_words(None, estimator, "positive", k=2), "Replace None")
+def test_zero_shot_by_hand_must_use_cosine_and_one_index_per_tweet():
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)
+    assert ex.check_zero_shot(lambda tweets, described: (unit(tweets) @ unit(described).T).argmax(axis=1))
+    not_yet(ex.check_zero_shot(lambda tweets, described: (tweets @ described.T).argmax(axis=1)), "dot product")
+    not_yet(ex.check_zero_shot(lambda tweets, described: (unit(tweets) @ unit(described).T).argmax(axis=0)), "axis=1")
+    not_yet(ex.check_zero_shot(lambda tweets, described: None), "Replace None")
+    not_yet(ex.check_zero_shot(lambda tweets, described: 1 / 0), "ZeroDivisionError")

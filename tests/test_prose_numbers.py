@@ -23,7 +23,7 @@ DOCUMENTS = sorted(ROOT.glob("notebooks/[0-9][0-9]_*.ipynb")) + sorted(ROOT.glob
 NUMBER = re.compile(r"(?<![\w.\-/#@])([-−]?)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(e[-+]?\d+)?(?![\w])(\s?(?:%|million))?")
 # Context that makes a number a name rather than a measurement: "section 3", "exercise 2", a year.
 NAMES = re.compile(r"(section|sections|exercise|exercises|part|parts|step|notebook|notebooks|chapter|figure|"
-                   r"question|cell|cells|item|table|level)\s*$", re.IGNORECASE)
+                   r"question|cell|cells|item|table|level|^#+ (Solutions ·)?)\s*$", re.IGNORECASE)   # a title's notebook number
 
 
 def _strip(markdown: str) -> str:

@@ -71,6 +71,24 @@ def test_a_linear_probe_on_embeddings_beats_chance(tmp_path, monkeypatch):
     assert result["accuracy"] > 0.5    # three balanced classes: chance is 1/3
 
 
+def test_zero_shot_labels_each_text_by_its_nearest_description(tmp_path, monkeypatch):
+    monkeypatch.setattr(tl.cache, "CACHE", tmp_path)
+    described = text.embed_texts(list(text.LABEL_DESCRIPTIONS.values()), "descriptions")
+    # A description is nearest to itself, whatever its length.
+    assert list(text.zero_shot(described * [[1.0], [5.0], [0.2]])) == list(text.LABEL_DESCRIPTIONS)
+    said = text.embed_texts(["I hate this, worst service ever", "Thank you so much, I love it!"], "zero-shot-test")
+    assert list(text.zero_shot(said)) == ["negative", "positive"]
+    with pytest.raises(ValueError, match="one row of 384"):
+        text.zero_shot(said[:, :10])
+    with pytest.raises(ValueError, match="at least two classes"):
+        text.zero_shot(said, {"positive": "good"})
+
+
+def test_nearest_by_cosine_ignores_lengths():
+    anchors = np.array([[1.0, 0.0], [0.0, 10.0]])
+    assert list(text.nearest_by_cosine(np.array([[5.0, 1.0], [0.1, 0.2]]), anchors)) == [0, 1]
+
+
 @pytest.mark.parametrize("bad, message", [
     ([], "empty"),
     (["fine", ""], "1 of 2 texts are empty"),

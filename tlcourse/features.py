@@ -154,21 +154,29 @@ def probe_estimator(C: float | str = 1.0, folds: int = 5):
     rows it is fitted on (scikit-learn's `GridSearchCV`, which refits the best on all of them), so
     a probe fitted on the training rows never looks at the validation rows to choose."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     if isinstance(C, str):
         if C != "cv":
             raise ValueError(f"C={C!r}: give a positive number, or 'cv' to choose it by cross-validation.")
-        return GridSearchCV(probe_estimator(1.0), {"logisticregression__C": list(PROBE_CS)},
-                            cv=StratifiedKFold(folds))
+        return choose_c(probe_estimator(1.0), folds)
     if not C > 0:
         raise ValueError(f"C={C!r}: the inverse regularisation strength must be positive (smaller: stronger).")
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
 
 
+def choose_c(pipeline, folds: int = 5):
+    """Any scikit-learn pipeline ending in a `LogisticRegression`, with its C chosen from
+    `PROBE_CS` by stratified cross-validation on the rows it is fitted on (notebook 01's probe;
+    notebook 05's TF-IDF baseline, so both sides of a comparison are tuned the same way)."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    if list(getattr(pipeline, "named_steps", {}))[-1:] != ["logisticregression"]:
+        raise ValueError("choose_c needs a pipeline ending in a LogisticRegression (sklearn's make_pipeline(..., LogisticRegression())).")
+    return GridSearchCV(pipeline, {"logisticregression__C": list(PROBE_CS)}, cv=StratifiedKFold(folds))
+
+
 def chosen_c(estimator) -> float:
-    """The C a fitted probe used: the one cross-validation chose, or the one it was given."""
+    """The C a fitted probe (or `choose_c` pipeline) used: the one cross-validation chose, or the one it was given."""
     if hasattr(estimator, "best_params_"):
         return float(estimator.best_params_["logisticregression__C"])
     return float(estimator.get_params()["logisticregression__C"])

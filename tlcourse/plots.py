@@ -34,17 +34,22 @@ def top_k_predictions(photos: dict, predictions: pd.DataFrame, columns: int = 4)
     return fig
 
 
-def data_efficiency_curve(table: pd.DataFrame, title: str = "", unit: str = "images") -> plt.Figure:
+def data_efficiency_curve(table: pd.DataFrame, title: str = "", unit: str = "images",
+                          without_labels: dict | None = None) -> plt.Figure:
     """Accuracy against labelled examples per class, one line per method (notebook 00; notebook
     05 draws it for tweets with `unit="tweets"`).
 
     `table` is `evaluate.data_efficiency_table(...)`; columns starting with "gain" are skipped.
-    A method missing at some sizes (NaN) is drawn where it was measured.
+    A method missing at some sizes (NaN) is drawn where it was measured. `without_labels`,
+    {name: accuracy}, draws methods that need no labelled example (notebook 05's zero-shot) as
+    dashed horizontal lines: a log axis has no place for zero labels.
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     for method in [c for c in table.columns if not c.startswith("gain")]:
         measured = table[method].dropna()
         ax.plot(measured.index, measured, marker="o", label=method)
+    for name, accuracy in (without_labels or {}).items():
+        ax.axhline(accuracy, ls="--", color="0.4", label=f"{name} (no labels)")
     ax.set_xscale("log")
     ax.set_xticks(table.index, [str(n) for n in table.index])
     ax.set_xlabel(f"labelled training {unit} per class (log scale)")

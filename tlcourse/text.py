@@ -162,6 +162,40 @@ def embed_texts(texts, name: str, bs: int = 64) -> np.ndarray:
     return cache.array(cache.path("features", f"{name}-{ENCODER}-{key}.npy"), compute)
 
 
+# --------------------------------------------------------------------------- zero-shot
+
+# Each class described in words, for zero-shot classification (notebook 05). Written once, before
+# any zero-shot accuracy was measured, and never tuned on the held-out tweets: a description chosen
+# for its score on them would make that score optimistic.
+LABEL_DESCRIPTIONS = {
+    "negative": "A negative tweet: the writer is angry, disappointed or complaining about something.",
+    "neutral": "A neutral tweet: the writer states a fact or asks a question, without any feeling.",
+    "positive": "A positive tweet: the writer is happy, grateful or excited about something.",
+}
+
+
+def zero_shot(embeddings: np.ndarray, descriptions: dict | None = None) -> np.ndarray:
+    """Labels without labelled examples (notebook 05): each text gets the class whose description
+    (`LABEL_DESCRIPTIONS` by default) is nearest to it by cosine similarity, both embedded by the
+    same encoder. `embeddings` are the texts' (`embed_texts`); returns one class name per row."""
+    descriptions = LABEL_DESCRIPTIONS if descriptions is None else dict(descriptions)
+    if len(descriptions) < 2:
+        raise ValueError(f"Describe at least two classes, not {len(descriptions)}: {{label: description}}.")
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    described = embed_texts(list(descriptions.values()), "descriptions")
+    if embeddings.ndim != 2 or embeddings.shape[1] != described.shape[1]:
+        raise ValueError(f"Embeddings of shape {embeddings.shape}: give one row of {described.shape[1]} numbers "
+                         "per text, from text.embed_texts.")
+    return np.array(list(descriptions))[nearest_by_cosine(embeddings, described)]
+
+
+def nearest_by_cosine(vectors: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """For each row of `vectors`, the index of the most similar row of `anchors` by cosine
+    similarity: the angle between them, whatever their lengths (notebook 05's zero-shot)."""
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-12)   # noqa: E731
+    return (unit(np.asarray(vectors, dtype=float)) @ unit(np.asarray(anchors, dtype=float)).T).argmax(axis=1)
+
+
 # --------------------------------------------------------------------------- fine-tuning
 
 def mean_pool(tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

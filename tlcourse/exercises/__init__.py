@@ -10,13 +10,15 @@ like the course itself.
 
 Not about: the course's measurements; see each notebook.
 """
-from .notebooks_00_02 import check_trainable, check_new_head, check_cell_type_layer, check_nearest, check_recall_precision, check_false_alarms  # noqa: F401
-from .notebooks_03_05 import check_slice_rates, check_l2sp, check_coral, check_reversal, check_mean_pool, check_top_words  # noqa: F401
+from .notebooks_00_02 import check_trainable, check_forgetting, check_cell_type_layer, check_nearest, check_recall_precision, check_false_alarms  # noqa: F401
+from .notebooks_03_05 import check_slice_rates, check_l2sp, check_coral, check_reversal, check_agreement, check_zero_shot  # noqa: F401
 from .verdict import DIRECTIONS, Verdict, check_prediction, direction  # noqa: F401
 
 # The "predict, then measure" exercises: for each notebook, the answer's name and the two
 # recorded figures it predicts the relation of (measured, reference). tests/test_exercises.py
 # checks that each worked solution's prediction is what the notebook's evidence shows over seeds.
 PREDICTIONS = {
+    "00_concepts": {"prediction": ("exercise_source_after_digits_acc", "source_accuracy")},
     "01_feature_extraction": {"prediction": ("exercise_cell_type_stage2_acc", "cell_type_probe_acc")},
+    "05_text_transfer": {"prediction": ("exercise_low_agreement_acc", "exercise_high_agreement_acc")},
 }

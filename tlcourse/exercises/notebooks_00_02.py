@@ -6,8 +6,6 @@ from dataclasses import astuple
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from ..models import trainable_parameters
 from .verdict import Verdict, check_prediction, close, unanswered
@@ -36,36 +34,14 @@ def check_trainable(answer, learn) -> Verdict:
     return Verdict(False, f"{answer:,} is not the count. Hint: {hint}")
 
 
-def check_new_head(model, source_body: nn.Module, classes: int, size: int) -> Verdict:
-    """Exercise 00.2: the source's body (a copy) and a new head with one output per class."""
-    hint = "nn.Sequential(copy.deepcopy(source_body), nn.Sequential(pooling, flatten, nn.Linear(channels, classes)))."
-    if model is None:
-        return unanswered(hint)
-    if not isinstance(model, nn.Sequential) or len(model) != 2:
-        return Verdict(False, f"Make the model nn.Sequential(body, head), two parts. Hint: {hint}")
-    body, head = model
-    if body is source_body or any(p.data_ptr() == s.data_ptr() for p, s in
-                                  zip(body.parameters(), source_body.parameters())):
-        return Verdict(False, "Your body shares its weights with the source model: training the new model "
-                              "would change the source model too. Copy it with copy.deepcopy(source_body).")
-    mine, theirs = body.state_dict(), source_body.state_dict()
-    if mine.keys() != theirs.keys() or not all(torch.equal(mine[k].cpu(), theirs[k].cpu()) for k in mine):
-        return Verdict(False, "Your body's weights are not the source body's: start from a copy of the "
-                              "trained body, not a new one.")
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            out = model(torch.zeros(2, 3, size, size, device=next(model.parameters()).device))
-    except RuntimeError as error:
-        return Verdict(False, f"The model fails on a batch of {size}x{size} images: {error}. Hint: {hint}")
-    finally:
-        model.train(was_training)
-    if tuple(out.shape) != (2, classes):
-        return Verdict(False, f"For 2 images your model gives shape {tuple(out.shape)}; it should give "
-                              f"(2, {classes}): one score per target class. Hint: {hint}")
-    return Verdict(True, f"The body is a copy of the source's ({trainable_parameters(body).total:,} parameters), "
-                         f"the head is new ({trainable_parameters(head).total:,} parameters) with {classes} outputs.")
+def check_forgetting(prediction, after: float, before: float) -> Verdict:
+    """Exercise 00.2 (predict, then measure): the source model's accuracy on its own task with its
+    body swapped for the one fine-tuned on the target, against its accuracy before."""
+    return check_prediction(
+        prediction, after, before, "the source model on silhouettes with the digit-tuned body, against before",
+        why="Fine-tuning moved the body towards what digits need, and nothing in the digits' loss asked it to keep "
+            "what silhouettes needed: the old head reads features that have changed. This is forgetting, the "
+            "price of fine-tuning every weight.")
 
 
 # --------------------------------------------------------------------------- notebook 01

@@ -9,8 +9,8 @@ from torch import nn
 
 from ..adapt import coral_loss
 from ..layerwise import L2SP
-from ..text import mean_pool
-from .verdict import Verdict, attempt, close, unanswered
+from ..text import nearest_by_cosine
+from .verdict import Verdict, attempt, check_prediction, close, unanswered
 
 
 # --------------------------------------------------------------------------- notebook 03
@@ -127,48 +127,36 @@ def check_reversal(reverse) -> Verdict:
 
 # --------------------------------------------------------------------------- notebook 05
 
-def check_mean_pool(pool) -> Verdict:
-    """Exercise 05.1: `pool(tokens, attention_mask)`, the mean over real tokens, as `text.mean_pool`."""
-    hint = ("multiply the token vectors by the mask (attention_mask.unsqueeze(-1)), sum over tokens, and "
-            "divide by the number of real tokens per text.")
-    tokens = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(0))
-    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
-    value, verdict = attempt(pool, hint, tokens, mask)
+def check_agreement(prediction, low_agreement: float, high_agreement: float) -> Verdict:
+    """Exercise 05.1 (predict, then measure): the probe's accuracy on held-out tweets whose graders
+    agreed less than 70 % of the time, against the tweets they agreed on."""
+    return check_prediction(
+        prediction, low_agreement, high_agreement,
+        "the probe on tweets the graders disagreed on, against those they agreed on",
+        why="Where people disagree, the label is partly a coin toss: no model can be right more often than "
+            "the labels are consistent. An accuracy on such tweets measures the labels as much as the model, "
+            "and a model trained on them learns some of their noise.")
+
+
+def check_zero_shot(function) -> Verdict:
+    """Exercise 05.2: `zero_shot(tweets, described)`, for each tweet the index of the most similar
+    description by cosine similarity, as `text.zero_shot` does."""
+    hint = ("divide each row of both arrays by its length (np.linalg.norm(..., axis=1, keepdims=True)); "
+            "tweets @ described.T is then a table of cosines, one row per tweet; argmax(axis=1).")
+    rng = np.random.default_rng(5)
+    described = rng.normal(size=(3, 4)) * np.array([[0.5], [1.0], [3.0]])   # lengths that differ
+    tweets = rng.normal(size=(8, 4))
+    value, verdict = attempt(function, hint, tweets.copy(), described.copy())
     if verdict is not None:
         return verdict
-    if tuple(value.shape) != (2, 4):
-        return Verdict(False, f"One vector per text: expected shape (2, 4), got {tuple(value.shape)}.")
-    if close(value, mean_pool(tokens, mask)):
-        return Verdict(True, "The padding tokens no longer count, so a tweet's embedding does not depend on "
-                             "the longest tweet in its batch.")
-    if close(value, tokens.mean(1)):
-        return Verdict(False, "That averages the padding tokens too: the first text has 2 of them. " + hint)
+    value = np.asarray(value)
+    if value.shape != (len(tweets),):
+        return Verdict(False, f"One class index per tweet: expected shape ({len(tweets)},), got {value.shape}. "
+                              "Take the argmax along each tweet's row (axis=1).")
+    truth = nearest_by_cosine(tweets, described)
+    if np.array_equal(value, truth):
+        return Verdict(True, "Each tweet goes to the description it points most nearly the same way as. "
+                             "Nothing was trained: the encoder's sense of meaning does all the work.")
+    if np.array_equal(value, (tweets @ described.T).argmax(axis=1)):
+        return Verdict(False, "That is the dot product: a long description vector wins too often. " + hint)
     return Verdict(False, hint)
-
-
-def check_top_words(answer, estimator, label: str, k: int = 5) -> Verdict:
-    """Exercise 05.2: the `k` words (or word pairs) a TF-IDF + logistic regression pipeline
-    weighs most towards `label`."""
-    hint = ("vectorizer, classifier = estimator.named_steps.values(); the row of classifier.coef_ for "
-            f"{label!r} (classifier.classes_ gives the order); np.argsort it and keep the {k} largest.")
-    if answer is None:
-        return unanswered(hint)
-    vectorizer, classifier = estimator.named_steps.values()
-    words = vectorizer.get_feature_names_out()
-    classes = list(classifier.classes_)
-
-    def weights(name):   # two classes: scikit-learn keeps one row, for the second class
-        row = classifier.coef_[classes.index(name)] if len(classifier.coef_) > 1 else classifier.coef_[0]
-        return -row if len(classifier.coef_) == 1 and name == classes[0] else row
-    order = np.argsort(weights(label))
-    truth = set(words[order[::-1][:k]])
-    given = set(answer)
-    if given == truth:
-        return Verdict(True, f"{sorted(truth)}: each raises the score of {label!r} most per unit of TF-IDF.")
-    if given == set(words[order[:k]]):
-        return Verdict(False, f"Those are the words that count most against {label!r}: take the largest "
-                              "weights, not the smallest.")
-    for other in classes:
-        if other != label and given == set(words[np.argsort(weights(other))[::-1][:k]]):
-            return Verdict(False, f"Those are the top words of {other!r}. Hint: {hint}")
-    return Verdict(False, f"{len(given & truth)} of your {len(given)} are among the top {k}. Hint: {hint}")
