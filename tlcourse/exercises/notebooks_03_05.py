@@ -133,16 +133,16 @@ def check_agreement(prediction, low_agreement: float, high_agreement: float) -> 
     return check_prediction(
         prediction, low_agreement, high_agreement,
         "the probe on tweets the graders disagreed on, against those they agreed on",
-        why="Where people disagree, the label is partly a coin toss: no model can be right more often than "
-            "the labels are consistent. An accuracy on such tweets measures the labels as much as the model, "
-            "and a model trained on them learns some of their noise.")
+        why="Where people disagree, another grader might well have given another label, and such tweets are often "
+            "ambiguous in themselves: no model can agree with their labels as often as with clear ones. An "
+            "accuracy on such tweets measures the labels as much as the model.")
 
 
 def check_zero_shot(function) -> Verdict:
-    """Exercise 05.2: `zero_shot(tweets, described)`, for each tweet the index of the most similar
+    """Exercise 05.2: `zero_shot(embedded, described)`, for each tweet the index of the most similar
     description by cosine similarity, as `text.zero_shot` does."""
     hint = ("divide each row of both arrays by its length (np.linalg.norm(..., axis=1, keepdims=True)); "
-            "tweets @ described.T is then a table of cosines, one row per tweet; argmax(axis=1).")
+            "embedded @ described.T is then a table of cosines, one row per tweet; argmax(axis=1).")
     rng = np.random.default_rng(5)
     described = rng.normal(size=(3, 4)) * np.array([[0.5], [1.0], [3.0]])   # lengths that differ
     tweets = rng.normal(size=(8, 4))
