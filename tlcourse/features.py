@@ -167,8 +167,8 @@ def probe_estimator(C: float | str = 1.0, folds: int = 5):
 
 def choose_c(pipeline, folds: int = 5):
     """Any scikit-learn pipeline ending in a `LogisticRegression`, with its C chosen from
-    `PROBE_CS` by stratified cross-validation on the rows it is fitted on (notebook 01's probe;
-    notebook 05's TF-IDF baseline, so both sides of a comparison are tuned the same way)."""
+    `PROBE_CS` by stratified cross-validation on the rows it is fitted on (notebook 01's probe; notebook
+    05's "What to try next" tunes its TF-IDF baseline with it, so both sides of a comparison are tuned alike)."""
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     if list(getattr(pipeline, "named_steps", {}))[-1:] != ["logisticregression"]:
         raise ValueError("choose_c needs a pipeline ending in a LogisticRegression (sklearn's make_pipeline(..., LogisticRegression())).")

@@ -191,7 +191,7 @@ def zero_shot(embeddings: np.ndarray, descriptions: dict | None = None) -> np.nd
 
 def nearest_by_cosine(vectors: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     """For each row of `vectors`, the index of the most similar row of `anchors` by cosine
-    similarity: the angle between them, whatever their lengths (notebook 05's zero-shot)."""
+    similarity: the cosine of the angle between them, whatever their lengths (notebook 05's zero-shot)."""
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-12)   # noqa: E731
     return (unit(np.asarray(vectors, dtype=float)) @ unit(np.asarray(anchors, dtype=float)).T).argmax(axis=1)
 
