@@ -50,6 +50,32 @@ def test_fastai_style_frozen_body_updates_batchnorm_only(dls):
     assert {f"body.{b}" for b in _bn_buffers(learn)} & changed            # running statistics moved
 
 
+def test_keras_rule_after_unfreezing_keeps_running_statistics_while_scale_and_shift_learn(dls):
+    learn = tl.create_learner(dls, "efficientnet_lite0", pretrained=True, train_bn=False)
+    before = _snapshot(learn)
+    training.train_all(learn, epochs=1, lr=slice(1e-4, 1e-2))
+    changed = _changed(before, learn)
+    buffers = {f"body.{b}" for b in _bn_buffers(learn)}
+    assert not buffers & changed                                         # the statistics stay ImageNet's
+    scales = {f"body.{name}.weight" for name, m in learn.model.body.named_modules()
+              if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+    assert scales & changed                                              # ... while BatchNorm's scale learns
+    assert any(n.startswith("body.") and n not in scales for n in changed)   # and so do the convolutions
+    fastai = tl.create_learner(dls, "efficientnet_lite0", pretrained=True, train_bn=True)
+    before = _snapshot(fastai)
+    training.train_all(fastai, epochs=1, lr=slice(1e-4, 1e-2))
+    assert buffers & _changed(before, fastai)                            # fastai's rule: they follow the batches
+
+
+def test_epochs_for_steps_comes_closest_to_the_budget(dls):
+    per_epoch = len(dls.train)
+    assert training.epochs_for_steps(dls, 3 * per_epoch) == 3
+    assert training.epochs_for_steps(dls, 1) == 1                       # at least one epoch
+    for bad in (0, 2.5, "72"):
+        with pytest.raises(ValueError, match="steps="):
+            training.epochs_for_steps(dls, bad)
+
+
 def test_train_all_unfreezes_every_layer_and_applies_slice_rates(dls):
     learn = tl.create_learner(dls, "small_cnn", body=tl.create_learner(dls, "small_cnn", pretrained=False).model[0])
     result = training.train_all(learn, epochs=1, lr=slice(1e-4, 1e-2))

@@ -27,7 +27,7 @@ def data_efficiency_table(rows: list[dict], digits: int = 3) -> pd.DataFrame:
 
 def comparison_table(rows: list[dict], digits: int = 3) -> pd.DataFrame:
     """Methods side by side: accuracy and wall time, one row per method, in the order given
-    (notebook 02's from scratch / feature extraction / fine-tuning table)."""
+    (notebook 02's BatchNorm rules side by side)."""
     if not rows:
         raise ValueError("No results to compare: train at least one model first.")
     table = pd.DataFrame(rows).set_index("method")[["accuracy", "seconds"]]

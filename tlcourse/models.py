@@ -19,7 +19,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from fastai.callback.training import BnFreeze
 from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.torch_core import params, set_seed
@@ -30,7 +29,7 @@ from . import preprocess
 from .backbones import BACKBONES, Backbone, get_backbone, list_backbones, whole_network  # noqa: F401 (the course's names)
 from .data import feature_batches, require_columns
 from .runtime import CACHE, autocast, device
-from .training import Precision, Seeded, quiet_when_unattended
+from .training import BatchNormInference, Precision, Seeded, quiet_when_unattended
 
 IMAGENET_STATS = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 # The EfficientNet-Lite weights were trained on inputs scaled to [-1, 1]. Measured
@@ -139,7 +138,8 @@ def create_learner(dls, backbone: str = "efficientnet_lite0", pretrained: bool =
 
     With pretrained weights or a given body the learner starts frozen: only the
     head (and, with `train_bn=True`, BatchNorm layers) trains until `unfreeze()`.
-    With `train_bn=False` the frozen BatchNorm layers also stay in inference mode.
+    With `train_bn=False` the body's BatchNorm layers stay in inference mode throughout,
+    before and after `unfreeze()` (Keras's rule, `training.BatchNormInference`; notebook 02).
     `seed` sets the new head's random weights and every later fit's random numbers
     (`training.Seeded`), so what a learner scores depends on its own seed only, not on
     what ran before it. Introduced in notebook 00.
@@ -157,10 +157,11 @@ def create_learner(dls, backbone: str = "efficientnet_lite0", pretrained: bool =
         model = create_vision_model(lambda pretrained: whole, dls.c, pretrained=pretrained,
                                     cut=spec.cut, **head_kwargs)
     model = TransferModel(model[0], model[1], width, spec.split, spec.group_names)
-    # train_bn=False follows Keras: BatchNorm layers of the frozen body neither learn nor update
-    # their running statistics (fastai's BnFreeze puts them in inference mode). fastai's
-    # default, train_bn=True, keeps them learning. Notebook 02 measures both.
-    cbs = [Precision(), Seeded(seed)] + ([] if train_bn else [BnFreeze()])
+    # train_bn=False follows Keras: the body's BatchNorm layers never update their running
+    # statistics and, while the body is frozen, do not learn either; after unfreezing their scale
+    # and shift learn in inference mode. fastai's default, train_bn=True, keeps them learning
+    # and their statistics following each batch. Notebook 02 measures both, before and after unfreezing.
+    cbs = [Precision(), Seeded(seed)] + ([] if train_bn else [BatchNormInference()])
     learn = Learner(dls, spec.prepare(model), splitter=param_groups, metrics=metrics, train_bn=train_bn,
                     cbs=cbs, path=CACHE, model_dir="models")  # lr_find's temporary weights go to the cache
     if pretrained or body is not None:

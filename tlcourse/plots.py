@@ -7,6 +7,7 @@ Introduced in notebook 00.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 import numpy as np
 import pandas as pd
 
@@ -35,14 +36,15 @@ def top_k_predictions(photos: dict, predictions: pd.DataFrame, columns: int = 4)
 
 
 def data_efficiency_curve(table: pd.DataFrame, title: str = "", unit: str = "images",
-                          without_labels: dict | None = None) -> plt.Figure:
+                          without_labels: dict | None = None, ylim=(0, 1)) -> plt.Figure:
     """Accuracy against labelled examples per class, one line per method (notebook 00; notebook
     05 draws it for tweets with `unit="tweets"`).
 
     `table` is `evaluate.data_efficiency_table(...)`; columns starting with "gain" are skipped.
     A method missing at some sizes (NaN) is drawn where it was measured. `without_labels`,
     {name: accuracy}, draws methods that need no labelled example (notebook 05's zero-shot) as
-    dashed horizontal lines: a log axis has no place for zero labels.
+    dashed horizontal lines: a log axis has no place for zero labels. `ylim=None` fits the axis to
+    the lines (notebook 02, whose methods lie within a few points of each other).
     """
     fig, ax = plt.subplots(figsize=(6, 4))
     for method in [c for c in table.columns if not c.startswith("gain")]:
@@ -52,9 +54,11 @@ def data_efficiency_curve(table: pd.DataFrame, title: str = "", unit: str = "ima
         ax.axhline(accuracy, ls="--", color="0.4", label=f"{name} (no labels)")
     ax.set_xscale("log")
     ax.set_xticks(table.index, [str(n) for n in table.index])
+    ax.xaxis.set_minor_formatter(NullFormatter())   # only the measured sizes are labelled
     ax.set_xlabel(f"labelled training {unit} per class (log scale)")
     ax.set_ylabel("validation accuracy")
-    ax.set_ylim(0, 1)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title(title)

@@ -18,7 +18,7 @@ import torch
 
 import fastai.callback.progress  # noqa: F401  (adds the progress bar and `Learner.no_bar`)
 import fastai.callback.schedule  # noqa: F401  (adds `fit_one_cycle`, `fine_tune`, `lr_find`)
-from fastai.callback.core import Callback, CancelValidException
+from fastai.callback.core import Callback, CancelValidException, TrainEvalCallback
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
 from torch import nn
@@ -92,21 +92,24 @@ def quiet_when_unattended(learn: Learner) -> Learner:
     return learn
 
 
-def one_cycle(learn: Learner, epochs: int, lr, seed: int | None = None, method: str = "one-cycle") -> dict:
+def one_cycle(learn: Learner, epochs: int, lr, seed: int | None = None, method: str = "one-cycle",
+              **fit_kwargs) -> dict:
     """fastai's `fit_one_cycle` on the layers the learner trains now, seeded, timed, and scored
-    once at the end: one result row (notebook 02 defines one-cycle; notebook 03 uses it stage by stage)."""
+    once at the end: one result row (notebook 00 defines one-cycle; notebook 03 uses it stage by
+    stage). `fit_kwargs` go to `fit_one_cycle` (e.g. `pct_start`, `div`, as fastai's `fine_tune` sets them)."""
     seeded(learn, seed)
     with Timer() as t, _maybe_quiet(learn):
-        learn.fit_one_cycle(epochs, lr)
+        learn.fit_one_cycle(epochs, lr, **fit_kwargs)
     return result_row(learn, method, t.seconds)
 
 
-def train_all(learn: Learner, epochs: int, lr=1e-2, seed: int | None = None, method: str = "all layers") -> dict:
+def train_all(learn: Learner, epochs: int, lr=1e-2, seed: int | None = None, method: str = "all layers",
+              **fit_kwargs) -> dict:
     """Unfreeze and train every layer with one-cycle (notebook 02). With `lr=slice(lo, hi)`
     the first layer group gets `lo`, the head `hi`, and the groups between rates spaced
     geometrically between them."""
     learn.unfreeze()
-    return one_cycle(learn, epochs, lr, seed, method)
+    return one_cycle(learn, epochs, lr, seed, method, **fit_kwargs)
 
 
 def train_from_scratch(learn: Learner, epochs: int, lr: float = 1e-2, seed: int | None = None,
@@ -116,10 +119,10 @@ def train_from_scratch(learn: Learner, epochs: int, lr: float = 1e-2, seed: int 
 
 
 def train_head(learn: Learner, epochs: int, lr: float = 1e-2, seed: int | None = None,
-               method: str = "head only") -> dict:
+               method: str = "head only", **fit_kwargs) -> dict:
     """Keep the body frozen and train only the new head (feature extraction, notebook 00)."""
     learn.freeze()
-    return one_cycle(learn, epochs, lr, seed, method)
+    return one_cycle(learn, epochs, lr, seed, method, **fit_kwargs)
 
 
 def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1,
@@ -130,6 +133,18 @@ def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs:
     with Timer() as t, _maybe_quiet(learn):
         learn.fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs)
     return result_row(learn, method, t.seconds)
+
+
+def epochs_for_steps(dls, steps: int) -> int:
+    """The number of epochs that comes closest to `steps` optimizer steps (at least one): how
+    notebook 02 gives every method that trains the same budget, whatever the number of labels."""
+    if not (isinstance(steps, int) and steps >= 1):
+        raise ValueError(f"steps={steps!r}: give a whole number of optimizer steps, at least 1.")
+    per_epoch = len(dls.train)
+    if per_epoch == 0:
+        raise ValueError(f"The training DataLoader yields no full batch ({len(dls.train_ds)} images, "
+                         f"batch size {dls.train.bs}): use a smaller batch size or more images.")
+    return max(1, round(steps / per_epoch))
 
 
 class Seeded(Callback):
@@ -194,6 +209,26 @@ class Precision(Callback):
             self.learn.pred = self.learn.pred.float()
 
     after_cancel_batch = after_batch = after_fit = after_cancel_fit = _leave
+
+
+class BatchNormInference(Callback):
+    """Keras's rule for the BatchNorm layers of a pretrained body: they stay in inference mode
+    while the model trains, before and after unfreezing (notebook 02).
+
+    In inference mode a BatchNorm layer normalises with the running statistics it brought from
+    ImageNet and never updates them; once the body is unfrozen its scale and shift still learn.
+    That is Keras's fine-tuning guide: call the base model with `training=False`, then set
+    `trainable = True`. fastai's `BnFreeze` does this only for BatchNorm layers that do not
+    learn, so after `unfreeze()` it changes nothing. `models.create_learner(train_bn=False)`
+    adds this callback; the head's own BatchNorm layers train as usual.
+    """
+    run_after = TrainEvalCallback   # which puts the whole model in training mode first
+
+    def before_train(self):
+        body = self.learn.model[0]
+        for module in body.modules():
+            if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+                module.eval()
 
 
 class SkipValidation(Callback):

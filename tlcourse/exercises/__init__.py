@@ -10,7 +10,7 @@ like the course itself.
 
 Not about: the course's measurements; see each notebook.
 """
-from .notebooks_00_02 import check_trainable, check_forgetting, check_cell_type_layer, check_nearest, check_recall_precision, check_false_alarms  # noqa: F401
+from .notebooks_00_02 import check_trainable, check_forgetting, check_cell_type_layer, check_nearest, check_recall_precision, check_false_alarms, check_unsure_cells  # noqa: F401
 from .notebooks_03_05 import check_slice_rates, check_l2sp, check_coral, check_reversal, check_agreement, check_zero_shot  # noqa: F401
 from .verdict import DIRECTIONS, Verdict, check_prediction, direction  # noqa: F401
 
@@ -20,5 +20,6 @@ from .verdict import DIRECTIONS, Verdict, check_prediction, direction  # noqa: F
 PREDICTIONS = {
     "00_concepts": {"prediction": ("exercise_source_after_digits_acc", "source_accuracy")},
     "01_feature_extraction": {"prediction": ("exercise_cell_type_stage2_acc", "cell_type_probe_acc")},
+    "02_fine_tuning": {"prediction": ("exercise_recall_unsure", "exercise_recall_sure")},
     "05_text_transfer": {"prediction": ("exercise_low_agreement_acc", "exercise_high_agreement_acc")},
 }

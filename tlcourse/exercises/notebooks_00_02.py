@@ -114,6 +114,17 @@ def check_recall_precision(answer, confusion: pd.DataFrame, positive: str) -> Ve
     return Verdict(False, hint)
 
 
+def check_unsure_cells(prediction, unsure: float, sure: float) -> Verdict:
+    """Exercise 02.3 (predict, then measure): the fine-tuned model's recall on defective cells the
+    experts graded 2/3 against those they graded 1."""
+    return check_prediction(
+        prediction, unsure, sure, "the recall on cells graded 2/3 against cells graded 1",
+        why="A cell the experts were unsure of shows a fainter or smaller defect, and the model saw few such "
+            "cells: most defective cells are graded 1. Labels that are hard for experts are hard "
+            "for a model too; a threshold tuned for recall (exercise 2) catches more of them, at the price of "
+            "false alarms.")
+
+
 def _positive_scores(predictions: pd.DataFrame, positive: str) -> np.ndarray:
     labels = set(predictions["label"]) | set(predictions["predicted"])
     if len(labels) != 2 or positive not in labels:

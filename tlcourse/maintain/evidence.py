@@ -173,12 +173,12 @@ TABLES = [
         ("5 nearest neighbours", ["knn_probe_acc"]),
         ("fastai head on frozen features", ["frozen_head_acc"]),
         ("same network from scratch", ["scratch_acc"])]),
-    ("02_fine_tuning", "method", ["accuracy"], [
-        ("linear probe (notebook 01's features)", ["probe_acc"]),
-        ("head only, fastai's BatchNorm", ["head_fastai_bn_acc"]),
-        ("head only, Keras's BatchNorm", ["head_keras_bn_acc"]),
-        ("fine-tuned, every layer", ["fine_tune_acc"]),
-        ("from scratch", ["scratch_acc"])]),
+    ("02_fine_tuning", "labelled cells per class (72 optimizer steps for each method that trains)", ["30", "150"], [
+        ("linear probe (C by cross-validation)", ["linear_probe_30_acc", "linear_probe_150_acc"]),
+        ("head alone, body frozen", ["head_alone_30_acc", "head_alone_150_acc"]),
+        ("fine-tuning every layer, new head", ["fine_tuning_30_acc", "fine_tuning_150_acc"]),
+        ("LP-FT: the head, then every layer (Keras's BatchNorm rule)", ["lp_ft_30_acc", "lp_ft_150_acc"]),
+        ("LP-FT with fastai's BatchNorm rule", ["-", "fastai_bn_acc"])]),
     ("03_layerwise_fine_tuning", "method", ["accuracy"], [
         ("(a) one rate for every layer", ["one_rate_acc"]),
         ("(b) discriminative rates", ["discriminative_acc"]),
