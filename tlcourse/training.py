@@ -119,10 +119,10 @@ def train_from_scratch(learn: Learner, epochs: int, lr: float = 1e-2, seed: int 
 
 
 def train_head(learn: Learner, epochs: int, lr: float = 1e-2, seed: int | None = None,
-               method: str = "head only", **fit_kwargs) -> dict:
+               method: str = "head only") -> dict:
     """Keep the body frozen and train only the new head (feature extraction, notebook 00)."""
     learn.freeze()
-    return one_cycle(learn, epochs, lr, seed, method, **fit_kwargs)
+    return one_cycle(learn, epochs, lr, seed, method)
 
 
 def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1,
