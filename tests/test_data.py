@@ -13,12 +13,22 @@ from conftest import make_folder
 
 @pytest.mark.parametrize("name, n_items, n_classes", [
     ("elpv", 2624, 2), ("mnist5k", 5000, 10), ("uci_digits", 1797, 10),
-    ("silhouettes", 10000, 10), ("photos", 8, 8)])
+    ("silhouettes", 10000, 10), ("photos", 8, 8), ("photo_tiles", 2446, 11)])
 def test_offline_datasets_load_without_network(name, n_items, n_classes):
     items = tl.load_items(name)
     assert len(items) == n_items
     assert items["label"].nunique() == n_classes
     assert all(os.path.exists(p) for p in items["path"].sample(5, random_state=0, replace=True))
+
+
+def test_photo_tiles_are_whole_tiles_of_the_bundled_photos_with_something_in_them():
+    from PIL import Image
+    items = tl.load_items("photo_tiles")
+    assert set(items["label"]) == set(tl.datasets.load_photos()) | set(tl.datasets.TEXTURES)
+    assert items["label"].value_counts().min() >= 100   # room for 20 training and 40 held-out tiles
+    for path in items.groupby("label").head(2)["path"]:
+        tile = np.asarray(Image.open(path).convert("RGB"), dtype=float)
+        assert tile.shape == (tl.datasets.TILE, tl.datasets.TILE, 3) and tile.std() >= 8
 
 
 def test_elpv_targets_and_domains():

@@ -122,6 +122,12 @@ def test_new_figures_draw_what_they_are_given(tmp_path):
     assert [line.get_ydata()[0] for line in fig.axes[0].lines] == pytest.approx([1e-4, 1e-3, 1e-2])
     assert fig.axes[0].get_yscale() == "log"
 
+    curve = pd.DataFrame({"near": [0.4, 0.7, 0.6], "far": [0.5, 0.65, 0.55]}, index=[1, 10, 100])
+    fig = plots.rate_sweep(curve, marks={"near": {"slice": (10, 0.72)}})
+    lines = fig.axes[0].lines
+    assert [list(line.get_ydata()) for line in lines] == [[0.4, 0.7, 0.6], [0.72], [0.5, 0.65, 0.55]]
+    assert fig.axes[0].get_xscale() == "log" and [t.get_text() for t in fig.axes[0].texts] == ["slice"]
+
     fig = plots.body_distance({"one rate": [1, 2, 3], "L2-SP": [1, 1.5, 1.6]})
     assert [list(line.get_ydata()) for line in fig.axes[0].lines] == [[1, 2, 3], [1, 1.5, 1.6]]
 

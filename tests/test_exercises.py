@@ -111,11 +111,11 @@ def test_false_alarms_at_the_threshold_that_catches_ninety_percent():
         ex.check_false_alarms(1, predictions.assign(label="x"), "defective")
 
 
-def test_slice_rates_are_spaced_on_a_log_scale():
-    assert ex.check_slice_rates([1e-4, 1e-3, 1e-2], 1e-4, 1e-2, 3)
-    assert ex.check_slice_rates(np.geomspace(1e-5, 1e-3, 5), 1e-5, 1e-3, 5)
-    not_yet(ex.check_slice_rates(np.linspace(1e-4, 1e-2, 3), 1e-4, 1e-2, 3), "linear scale")
-    not_yet(ex.check_slice_rates([1e-4, 1e-2], 1e-4, 1e-2, 3), "Give 3 rates")
+def test_one_rate_training_prediction_compares_training_accuracies():
+    assert ex.check_one_rate_training("lower", 0.55, 0.98)
+    assert not ex.check_one_rate_training("higher", 0.55, 0.98)
+    assert ex.check_one_rate_training("level", 0.97, 0.98)
+    not_yet(ex.check_one_rate_training(None, 0.55, 0.98), "Replace None")
 
 
 def test_l2sp_penalty_matches_the_library_and_names_the_usual_slips():

@@ -108,11 +108,55 @@ def test_ablation_trains_each_method_per_seed_and_records_what_it_did(dls):
     np.testing.assert_allclose(table["std"], table[["seed 0", "seed 1"]].std(axis=1, ddof=1).round(3), atol=1e-3)
 
 
-def test_ablation_rejects_unknown_settings_and_uneven_stages(dls):
+def test_ablation_rejects_unknown_settings_and_too_few_epochs_for_the_stages(dls):
     with pytest.raises(ValueError, match="settings need 'lr'"):
         layerwise.ablation(lambda seed: _learner(dls), {"x": {"rate": 1e-3}}, epochs=3, seeds=[0])
-    with pytest.raises(ValueError, match="multiple of 3"):
-        layerwise.ablation(lambda seed: _learner(dls), {"g": {"lr": 1e-3, "gradual": True}}, epochs=4, seeds=[0])
+    with pytest.raises(TypeError, match="must be a dict"):
+        layerwise.ablation(lambda seed: _learner(dls), {"x": 1e-3}, epochs=3, seeds=[0])
+    with pytest.raises(ValueError, match="at least one epoch per stage"):
+        layerwise.ablation(lambda seed: _learner(dls), {"g": {"lr": 1e-3, "gradual": True}}, epochs=2, seeds=[0])
+
+
+def test_gradual_unfreezing_gives_extra_epochs_to_the_last_stages(dls):
+    rows = layerwise.ablation(lambda seed: _learner(dls), {"g": {"lr": 1e-3, "gradual": True}}, epochs=5, seeds=[0])
+    stages = rows[0]["stages"]
+    assert [s["trainable_groups"] for s in stages] == [1, 2, 3] and [s["epochs"] for s in stages] == [1, 2, 2]
+    per_epoch = len(dls.train)
+    trains = ~np.isnan(rows[0]["rates"])   # which groups had a rate at each step
+    # 5 epochs over 3 stages: 1, 2, 2 epochs, so the head trains alone for one epoch only
+    assert trains[:, 0].sum() == 2 * per_epoch and trains[:, 1].sum() == 4 * per_epoch
+    assert len(trains) == 5 * per_epoch
+    assert rows[0]["learner"] is not None
+
+
+def test_group_lrs_reads_each_setting_as_fastai_does_and_changes_nothing(dls):
+    learn = _learner(dls)
+    learn.create_opt()
+    before = [h["lr"] for h in learn.opt.hypers]
+    np.testing.assert_allclose(layerwise.group_lrs(learn, 1e-2), [1e-2] * 3)
+    np.testing.assert_allclose(layerwise.group_lrs(learn, slice(1e-4, 1e-2)), [1e-4, 1e-3, 1e-2])
+    np.testing.assert_allclose(layerwise.group_lrs(learn, [1e-3, 1e-3, 1e-2]), [1e-3, 1e-3, 1e-2])
+    assert [h["lr"] for h in learn.opt.hypers] == before
+    with pytest.raises(ValueError, match="3 positive rates"):
+        layerwise.group_lrs(learn, [1e-3, 1e-2])
+    with pytest.raises(ValueError, match="positive"):
+        layerwise.group_lrs(learn, [1e-3, 0, 1e-2])
+    assert [h["lr"] for h in learn.opt.hypers] == before
+
+
+def test_a_plain_fit_watched_gives_the_row_the_ablation_gives(dls):
+    """Notebook 03 runs one setting as plain fastai calls and puts it into the sweep: the same
+    seed and steps must give the same accuracy and distances as the ablation's own run."""
+    settings = {"slice": {"lr": slice(1e-5, 1e-3)}}
+    ablated = layerwise.ablation(lambda seed: _learner(dls), settings, epochs=2, seeds=[0])[0]
+    learn = _learner(dls)
+    drift, rates = layerwise.watch_run(learn)
+    learn.unfreeze()
+    learn.fit_one_cycle(2, slice(1e-5, 1e-3))   # validates after every epoch: must not change the training
+    row = layerwise.run_row(learn, tl.training.result_row(learn, "slice", 0.0), 0, drift, rates)
+    assert row["accuracy"] == pytest.approx(ablated["accuracy"])
+    np.testing.assert_allclose(row["distances"], ablated["distances"], rtol=1e-5)
+    np.testing.assert_allclose(row["rates"], ablated["rates"])
 
 
 def test_group_table_counts_a_frozen_group_as_frozen_although_its_batchnorm_trains(dls):

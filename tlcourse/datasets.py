@@ -154,6 +154,34 @@ def photos() -> pd.DataFrame:
     return image_folder("photos", cache.key("photos", data=pixels + list(loaded)), pixels, list(loaded))
 
 
+TILE = 32          # pixels: a patch small enough that one photo yields well over 60
+TEXTURES = ("grass", "gravel", "brick")   # scikit-image's bundled greyscale texture photos
+
+
+def photo_tiles() -> pd.DataFrame:
+    """Patches of natural photos, labelled by the photo they were cut from (notebook 03).
+
+    The eight bundled photos (`load_photos`) and scikit-image's three texture photos, each cut
+    into 32 x 32 tiles on a grid, so no two tiles share a pixel; tiles of almost one colour
+    (pixel standard deviation below 8 of 255) are left out, since nothing in them tells
+    their photos apart. Colours, textures and object parts like ImageNet's: the course's
+    target near its source (the silhouettes are the far one).
+    """
+    import skimage.data
+    images = {name: np.asarray(image) for name, image in load_photos().items()}
+    images.update({name: np.stack([getattr(skimage.data, name)()] * 3, axis=-1) for name in TEXTURES})
+    tiles, labels = [], []
+    for name, image in images.items():
+        height, width = image.shape[:2]
+        for y in range(0, height - TILE + 1, TILE):
+            for x in range(0, width - TILE + 1, TILE):
+                tile = image[y:y + TILE, x:x + TILE]
+                if tile.std() >= 8:
+                    tiles.append(tile)
+                    labels.append(name)
+    return _arrays_folder("photo_tiles", np.stack(tiles), np.array(labels))
+
+
 # --------------------------------------------------------------------------- full mode
 
 def _offline_hint() -> str:
@@ -212,6 +240,7 @@ DATASETS: dict[str, Dataset] = {
     "uci_digits": Dataset(uci_digits, "offline", "UCI digits, 1,797 8x8 images"),
     "silhouettes": Dataset(silhouettes, "offline", "animal silhouettes, 10,000 28x28 images, 10 classes"),
     "photos": Dataset(photos, "offline", "8 bundled photos, one per name (for predictions)"),
+    "photo_tiles": Dataset(photo_tiles, "offline", "2,446 tiles 32x32 cut from 11 bundled photos, labelled by photo"),
     "pets": Dataset(pets, "full", "Oxford-IIIT Pet, 7,390 photos, 37 breeds (download)"),
     "imagenette": Dataset(imagenette, "full", "Imagenette, 13,394 photos, 10 classes (download)"),
 }

@@ -31,6 +31,27 @@ def discriminative_lrs(lo: float, hi: float, n_groups: int) -> list[float]:
     return list(np.atleast_1d(even_mults(lo, hi, n_groups)))
 
 
+def group_lrs(learn: Learner, lr) -> np.ndarray:
+    """The rate each layer group gets from `lr` as `fit_one_cycle` reads it: one number for
+    every group, a slice spread geometrically (the head gets its end), or one rate per
+    group, first group first (notebook 03). fastai's optimizer applies its own rule and the
+    learner's rates are put back as they were."""
+    if learn.opt is None:
+        learn.create_opt()
+    kept = [hypers["lr"] for hypers in learn.opt.hypers]
+    try:
+        learn.opt.set_hyper("lr", lr)
+        rates = np.array([hypers["lr"] for hypers in learn.opt.hypers], dtype=float)
+    except AssertionError:   # fastai's message when the number of rates is wrong
+        rates = None
+    finally:
+        learn.opt._set_hyper("lr", kept)
+    if rates is None or not np.all(rates > 0):
+        raise ValueError(f"lr={lr!r}: give one positive rate, a slice, or {len(kept)} positive rates "
+                         f"(one per layer group, the first group first).")
+    return rates
+
+
 def group_table(learn: Learner, group_names=None) -> pd.DataFrame:
     """One row per layer group: its name, the body's layers in it, its parameter count,
     whether it trains (more than its BatchNorm layers, which fastai trains even in frozen
@@ -76,17 +97,21 @@ class GroupRates(Callback):
 
 
 def gradual_unfreeze(learn: Learner, epochs_per_stage: int, lr, seed: int | None = None,
-                     method: str = "gradual unfreezing") -> list[dict]:
+                     method: str = "gradual unfreezing", extra: int = 0) -> list[dict]:
     """ULMFiT's gradual unfreezing: stage k trains the last k layer groups (head first, then
     one more group per stage) with one-cycle. One result row per stage, with the number of
-    groups that trained."""
+    groups that trained. `extra` epochs go one each to the last stages (so any number of
+    epochs can be split)."""
     n_groups = len(learn.splitter(learn.model))
+    if not 0 <= extra < n_groups:
+        raise ValueError(f"extra={extra}: give between 0 and {n_groups - 1} extra epochs.")
     rows = []
     for stage in range(1, n_groups + 1):
         learn.freeze_to(-stage)
         trainable = sum(_trains(learn, g) for g in learn.splitter(learn.model))
-        result = training.one_cycle(learn, epochs_per_stage, lr, seed, f"{method}, stage {stage}")
-        rows.append({**result, "stage": stage, "trainable_groups": trainable})
+        epochs = epochs_per_stage + (stage > n_groups - extra)
+        result = training.one_cycle(learn, epochs, lr, seed, f"{method}, stage {stage}")
+        rows.append({**result, "stage": stage, "trainable_groups": trainable, "epochs": epochs})
     return rows
 
 
@@ -136,10 +161,12 @@ def ablation(make_learner, settings: dict, epochs: int, seeds) -> list[dict]:
     per stage, `epochs` split evenly between the stages), "head_only" (the body stays frozen).
     Every run carries an L2SP callback (alpha 0 unless set) and GroupRates, so each row also
     holds the body's distance from its pretrained weights after every step (`distances`), the
-    rates each group got (`rates`, steps x groups) and, for gradual unfreezing, its `stages`.
-    Validation runs once, when each run has trained.
+    rates each group got (`rates`, steps x groups), the trained `learner` and, for gradual
+    unfreezing, its `stages`. Validation runs once, when each run has trained.
     """
     for method, setting in settings.items():
+        if not isinstance(setting, dict):
+            raise TypeError(f"Method {method!r}: its setting must be a dict such as {{'lr': 1e-3}}, got {setting!r}.")
         unknown = set(setting) - ABLATION_SETTINGS
         if unknown or "lr" not in setting:
             raise ValueError(f"Method {method!r}: settings need 'lr' and may have "
@@ -148,13 +175,29 @@ def ablation(make_learner, settings: dict, epochs: int, seeds) -> list[dict]:
     for seed in seeds:
         for method, setting in settings.items():
             learn = make_learner(seed)
-            drift, rates = L2SP(learn.model.body, alpha=setting.get("alpha", 0.0)), GroupRates()
-            learn.add_cbs([drift, rates, training.SkipValidation()])
+            watch = watch_run(learn, alpha=setting.get("alpha", 0.0))
+            learn.add_cb(training.SkipValidation())
             row = _train(learn, method, setting, epochs, seed)
-            rows.append({**row, "seed": seed, "distances": drift.distances, "rates": np.array(rates.rates)})
+            rows.append(run_row(learn, row, seed, *watch))
             # One line per run, so a learner sees the ablation advance (and nbval can compare it).
             print(f"{method:<32} seed {seed}: accuracy {row['accuracy']:.3f} ({format_seconds(row['seconds'])})")
     return rows
+
+
+def watch_run(learn: Learner, alpha: float = 0.0) -> tuple[L2SP, GroupRates]:
+    """Add the two callbacks every run of notebook 03 carries and return them: `L2SP` (with
+    alpha 0 it only measures how far the body moves) and `GroupRates` (each group's rate at
+    each step). Neither changes what the model learns unless alpha > 0."""
+    drift, rates = L2SP(learn.model.body, alpha=alpha), GroupRates()
+    learn.add_cbs([drift, rates])
+    return drift, rates
+
+
+def run_row(learn: Learner, row: dict, seed: int, drift: L2SP, rates: GroupRates) -> dict:
+    """One run's row as `ablation` makes it: its result row (a `training` function's, or
+    `training.result_row` after a plain fastai fit), the seed, what `watch_run`'s callbacks
+    recorded and the trained learner."""
+    return {**row, "seed": seed, "distances": drift.distances, "rates": np.array(rates.rates), "learner": learn}
 
 
 def _train(learn: Learner, method: str, setting: dict, epochs: int, seed: int) -> dict:
@@ -163,10 +206,11 @@ def _train(learn: Learner, method: str, setting: dict, epochs: int, seed: int) -
         return training.train_head(learn, epochs, lr, seed, method)
     if setting.get("gradual"):
         n_groups = len(learn.splitter(learn.model))
-        if epochs % n_groups:
-            raise ValueError(f"Gradual unfreezing splits {epochs} epochs over {n_groups} groups: "
-                             f"use a multiple of {n_groups}.")
-        stages = gradual_unfreeze(learn, epochs // n_groups, lr, seed, method)
+        if epochs < n_groups:
+            raise ValueError(f"Gradual unfreezing needs at least one epoch per stage: {epochs} epochs "
+                             f"for {n_groups} groups; use epochs >= {n_groups}.")
+        stages = gradual_unfreeze(learn, epochs // n_groups, lr, seed, method,
+                                  extra=epochs % n_groups)
         return {**stages[-1], "method": method, "seconds": sum(s["seconds"] for s in stages),
                 "stages": stages}
     return training.train_all(learn, epochs, lr, seed, method)

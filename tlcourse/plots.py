@@ -188,6 +188,32 @@ def severity_curve(table: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
+def rate_sweep(table: pd.DataFrame, marks: dict | None = None, title: str = "") -> plt.Figure:
+    """Accuracy against how many times smaller the body's rate is than the head's (log scale),
+    one line per target (notebook 03). `table`: index the divisors, one column per target.
+    `marks`, {target: {label: (divisor, accuracy)}}, draws other settings as open squares
+    beside the lines (fastai's slice, whose late group gets the divisor shown)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, target in enumerate(table.columns):
+        color = f"C{i}"
+        ax.plot(table.index, table[target], marker="o", color=color, label=target)
+        for label, (divisor, accuracy) in (marks or {}).get(target, {}).items():
+            ax.plot([divisor], [accuracy], marker="s", ls="none", color=color, mfc="none", ms=9)
+            ax.annotate(label, (divisor, accuracy), textcoords="offset points", xytext=(6, -12),
+                        fontsize=8, color=color)
+    ax.set_xscale("log")
+    ax.set_xticks(table.index, [f"÷{d:g}" for d in table.index])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("the body's rate: the head's rate divided by (log scale)")
+    ax.set_ylabel("held-out accuracy")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def group_rates(rates, group_names, title: str = "") -> plt.Figure:
     """The learning rate of each layer group at every step (log scale): one-cycle, scaled per
     group by discriminative rates (notebook 03). `rates` is steps x groups, as GroupRates records;

@@ -10,28 +10,20 @@ from torch import nn
 from ..adapt import coral_loss
 from ..layerwise import L2SP
 from ..text import nearest_by_cosine
-from .verdict import Verdict, attempt, check_prediction, close, unanswered
+from .verdict import Verdict, attempt, check_prediction, close
 
 
 # --------------------------------------------------------------------------- notebook 03
 
-def check_slice_rates(answer, lo: float, hi: float, groups: int) -> Verdict:
-    """Exercise 03.1: the rate each of `groups` layer groups gets from slice(lo, hi)."""
-    from fastai.torch_core import even_mults   # what fastai's Learner.lr_range uses
-    hint = f"the rates run from {lo:g} to {hi:g}, evenly spaced on a log scale (np.geomspace), one per group."
-    if answer is None:
-        return unanswered(hint)
-    truth = list(even_mults(lo, hi, groups))
-    given = list(np.ravel(np.asarray(answer, dtype=float)))
-    if len(given) != groups:
-        return Verdict(False, f"Give {groups} rates, one per layer group (you gave {len(given)}).")
-    if close(given, truth, rtol=0.02, atol=0):
-        return Verdict(True, "Each group's rate is the previous one times "
-                             f"{(hi / lo) ** (1 / (groups - 1)):.3g}: " + ", ".join(f"{r:.2e}" for r in truth) + ".")
-    if close(given, np.linspace(lo, hi, groups), rtol=0.02, atol=0):
-        return Verdict(False, "Those are evenly spaced on a linear scale: the middle groups would get rates "
-                              "close to the head's. " + hint)
-    return Verdict(False, hint)
+def check_one_rate_training(prediction, one_rate: float, body10: float) -> Verdict:
+    """Exercise 03.1 (predict, then measure): the one-rate model's accuracy on its own training
+    images against the "body ÷10" model's on the same images."""
+    return check_prediction(
+        prediction, one_rate, body10, "the accuracy on the training tiles, one rate against body ÷10",
+        why="A model that over-fits scores high on its training images and low on new ones. A model whose "
+            "pretrained features were wrecked by large steps cannot fit even its training images in the "
+            "steps it has left: it has to learn from 20 images per class what the body knew before. The "
+            "second story is what discriminative rates guard against.")
 
 
 def _small_model(seed: int = 0) -> nn.Module:

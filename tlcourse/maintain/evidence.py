@@ -179,12 +179,14 @@ TABLES = [
         ("fine-tuning every layer, new head", ["fine_tuning_30_acc", "fine_tuning_150_acc"]),
         ("LP-FT: the head, then every layer (Keras's BatchNorm rule)", ["lp_ft_30_acc", "lp_ft_150_acc"]),
         ("LP-FT with fastai's BatchNorm rule", ["-", "fastai_bn_acc"])]),
-    ("03_layerwise_fine_tuning", "method", ["accuracy"], [
-        ("(a) one rate for every layer", ["one_rate_acc"]),
-        ("(b) discriminative rates", ["discriminative_acc"]),
-        ("(c) gradual unfreezing, discriminative rates", ["gradual_acc"]),
-        ("(d) one rate + L2-SP", ["l2sp_acc"]),
-        ("(e) head only", ["head_only_acc"])]),
+    ("03_layerwise_fine_tuning", "the body's rate (the head's rate, 0.01, in every run)",
+     ["photo tiles (near ImageNet)", "silhouettes (far from it)"], [
+        ("body ÷1: one rate for every layer", ["near_body1_acc", "far_body1_acc"]),
+        ("body ÷10", ["near_body10_acc", "far_body10_acc"]),
+        ("body ÷100", ["near_body100_acc", "far_body100_acc"]),
+        ("fastai's slice: late group ÷10, early ÷100", ["near_slice_acc", "far_slice_acc"]),
+        ("gradual unfreezing, with fastai's slice", ["near_gradual_acc", "-"]),
+        ("L2-SP, one rate", ["near_l2sp_acc", "-"])]),
     ("04_domain_shift", "method", ["digits, MNIST → UCI", "solar cells, mono → poly"], [
         ("source only, on the source", ["digits_source_acc", "cells_source_acc"]),
         ("source only", ["digits_source_only_acc", "cells_source_only_acc"]),
