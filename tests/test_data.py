@@ -13,7 +13,7 @@ from conftest import make_folder
 
 @pytest.mark.parametrize("name, n_items, n_classes", [
     ("elpv", 2624, 2), ("mnist5k", 5000, 10), ("uci_digits", 1797, 10),
-    ("silhouettes", 10000, 10), ("photos", 8, 8), ("photo_tiles", 2446, 11)])
+    ("silhouettes", 10000, 10), ("photos", 8, 8), ("photo_tiles", 2446, 11), ("mnist_m", 5000, 10)])
 def test_offline_datasets_load_without_network(name, n_items, n_classes):
     items = tl.load_items(name)
     assert len(items) == n_items
@@ -29,6 +29,23 @@ def test_photo_tiles_are_whole_tiles_of_the_bundled_photos_with_something_in_the
     for path in items.groupby("label").head(2)["path"]:
         tile = np.asarray(Image.open(path).convert("RGB"), dtype=float)
         assert tile.shape == (tl.datasets.TILE, tl.datasets.TILE, 3) and tile.std() >= 8
+
+
+def test_mnist_m_blends_the_same_digits_in_the_same_order_over_colour_patches():
+    from PIL import Image
+    mnist, blended = tl.load_items("mnist5k"), tl.load_items("mnist_m")
+    assert list(blended["label"]) == list(mnist["label"])   # so a seed holds out the same digits in both
+    for i in (0, 1234, 4999):
+        digit = np.asarray(Image.open(mnist["path"][i]).convert("L"), dtype=int)
+        colour = np.asarray(Image.open(blended["path"][i]), dtype=int)
+        assert colour.shape == (28, 28, 3)
+        assert (colour[..., 0] != colour[..., 1]).any() or (colour[..., 1] != colour[..., 2]).any()  # colour
+        background = colour[digit == 0]   # |patch - 0| = the photo's patch itself: not black, not flat
+        assert background.mean() > 10 and background.std() > 1
+        # under a full-white stroke the value is 255 - patch: the stroke shows the patch's inverse
+        stroke, patch_mean = colour[digit == 255], background.mean(0)
+        if len(stroke):
+            assert np.abs(stroke.mean(0) - (255 - patch_mean)).max() < 80
 
 
 def test_elpv_targets_and_domains():

@@ -118,6 +118,12 @@ def test_one_rate_training_prediction_compares_training_accuracies():
     not_yet(ex.check_one_rate_training(None, 0.55, 0.98), "Replace None")
 
 
+def test_adabn_few_digits_prediction_compares_the_two_accuracies():
+    assert ex.check_adabn_few_digits("lower", 0.40, 0.55)
+    assert not ex.check_adabn_few_digits("level", 0.40, 0.55)
+    not_yet(ex.check_adabn_few_digits(None, 0.40, 0.55), "Replace None")
+
+
 def test_l2sp_penalty_matches_the_library_and_names_the_usual_slips():
     def right(model, start, alpha):
         return alpha * sum(((p - s) ** 2).sum() for p, s in zip(model.parameters(), start))

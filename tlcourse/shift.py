@@ -156,7 +156,8 @@ def severity_table(learn, items: pd.DataFrame, corruptions=FAST_CORRUPTIONS, sev
 # --------------------------------------------------------------------------- comparing the methods
 
 def adaptation_runs(seed: int, domains: dict, unlabelled, source_learner, train, few_shot, train_few_shot,
-                    ceiling, coral_weight: float, dann_weight: float, shots=(1, 5, 10), base=None):
+                    ceiling, coral_weight: float, dann_weight: float, shots=(1, 5, 10), base=None,
+                    target_only=None, train_target_only=None):
     """Every adaptation method of notebook 04 on one seed's split, each scored on the same
     held-out images: one result row per method (`evaluate.adaptation_row`) and the learners.
 
@@ -168,6 +169,9 @@ def adaptation_runs(seed: int, domains: dict, unlabelled, source_learner, train,
       (strengths `coral_weight`, `dann_weight`) reading `unlabelled()` target batches;
     - "few-shot, k=...": `few_shot(base, k)` (k labelled target images per class), trained by
       `train_few_shot(learn)`;
+    - "target only, k=...": with `target_only`, `target_only(k)` for the largest k of `shots`, a
+      learner that never saw the source, on the same k labelled target images per class as
+      few-shot, trained by `train_target_only(learn)`: what the labels give without transfer;
     - "target-trained (ceiling)": `ceiling()`, a new learner on labelled target images, trained
       by `train`.
     `domains` is {"source": ..., "target": ...}, held-out items or labelled batches.
@@ -195,6 +199,10 @@ def adaptation_runs(seed: int, domains: dict, unlabelled, source_learner, train,
     for k in shots:
         learn = few_shot(base, k)
         add(f"few-shot, k={k}", learn, train_few_shot(learn)["seconds"])
+    if target_only is not None:
+        k = max(shots)
+        learn = target_only(k)
+        add(f"target only, k={k}", learn, (train_target_only or train_few_shot)(learn)["seconds"])
     learn = ceiling()
     add("target-trained (ceiling)", learn, train(learn)["seconds"])
     return rows, learners

@@ -62,6 +62,17 @@ def check_l2sp(penalty) -> Verdict:
 
 # --------------------------------------------------------------------------- notebook 04
 
+def check_adabn_few_digits(prediction, ten: float, pool: float) -> Verdict:
+    """Exercise 04.3 (predict, then measure): AdaBN's target accuracy with statistics measured on
+    four unlabelled target digits, against the same with the whole unlabelled pool."""
+    return check_prediction(
+        prediction, ten, pool, "the target accuracy after AdaBN on four digits against the whole pool",
+        why="BatchNorm's statistics are a mean and a variance per channel; from four images they are noisy "
+            "estimates, and every layer after the first sees inputs normalised by the wrong amount. AdaBN is "
+            "cheap, but it needs enough unlabelled target images to measure the target's statistics well "
+            "(Schneider et al. 2020 measured how many on ImageNet-C).")
+
+
 def check_coral(coral) -> Verdict:
     """Exercise 04.1: `coral(source, target)` on two (batch, features) tensors, as `adapt.coral_loss`."""
     hint = ("the squared Frobenius distance between the two feature covariances (torch.cov(x.T)), "

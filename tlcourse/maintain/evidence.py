@@ -187,7 +187,7 @@ TABLES = [
         ("fastai's slice: late group ÷10, early ÷100", ["near_slice_acc", "far_slice_acc"]),
         ("gradual unfreezing, with fastai's slice", ["near_gradual_acc", "-"]),
         ("L2-SP, one rate", ["near_l2sp_acc", "-"])]),
-    ("04_domain_shift", "method", ["digits, MNIST → UCI", "solar cells, mono → poly"], [
+    ("04_domain_shift", "method", ["digits, MNIST → MNIST-M", "solar cells, mono → poly"], [
         ("source only, on the source", ["digits_source_acc", "cells_source_acc"]),
         ("source only", ["digits_source_only_acc", "cells_source_only_acc"]),
         ("AdaBN", ["digits_adabn_acc", "cells_adabn_acc"]),
@@ -196,6 +196,8 @@ TABLES = [
         ("few-shot, k = 1", ["digits_k1_acc", "cells_k1_acc"]),
         ("few-shot, k = 5", ["digits_k5_acc", "cells_k5_acc"]),
         ("few-shot, k = 10", ["digits_k10_acc", "cells_k10_acc"]),
+        ("target only, k = 10 (never saw the source)", ["digits_target_only_acc", "cells_target_only_acc"]),
+        ("few-shot, k = 10, on the source (forgetting)", ["digits_k10_source_acc", "cells_k10_source_acc"]),
         ("trained on the target (ceiling)", ["digits_ceiling_acc", "cells_ceiling_acc"])]),
     ("05_text_transfer", "labelled tweets per class", ["0", "8", "32", "128", "512"], [
         ("zero-shot: the labels described in words", ["zero_shot_acc", "-", "-", "-", "-"]),
