@@ -3,6 +3,7 @@ import functools
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -221,3 +222,38 @@ def test_domain_features_are_the_input_of_the_last_linear_layer(dls):
     width = learn.model.get_classifier().in_features
     assert feats.shape == (2 * len(items), width) and list(names) == ["one"] * len(items) + ["two"] * len(items)
     np.testing.assert_allclose(feats[: len(items)], feats[len(items):], rtol=1e-5)
+
+
+def test_adaptation_runs_score_every_method_on_the_same_images_and_add_a_target_only_row():
+    x, items = _feature_items()
+    target_x, target_items = _feature_items(shift_by=2.0, seed=1)
+    valid, t_valid = items["is_valid"].to_numpy(), target_items["is_valid"].to_numpy()
+    domains = {"source": data.feature_batches(x[valid], items[valid], ["a", "b"]),
+               "target": data.feature_batches(target_x[t_valid], target_items[t_valid], ["a", "b"])}
+    made = []
+
+    def labelled(k):   # k labelled target rows per class, then the held-out target rows
+        few = target_items[~t_valid].groupby("label").head(k)
+        index = np.r_[few.index, np.flatnonzero(t_valid)]
+        return target_x[index], pd.concat([few, target_items[t_valid]])
+
+    def target_only(k):
+        made.append(k)
+        return models.feature_learner(*labelled(k), hidden=8, bs=2 * k, seed=0)
+
+    def few_shot(base, k):
+        return models.feature_learner(*labelled(k), model=base.model, hidden=8, bs=2 * k, seed=0)
+
+    train = lambda learn: training.train_all(learn, 2, 1e-2, seed=0)
+    rows, learners = shift.adaptation_runs(
+        0, domains, unlabelled=lambda: data.feature_batches(target_x[~t_valid], bs=8, shuffle=True),
+        source_learner=lambda: models.feature_learner(x, items, hidden=8, bs=8, seed=0), train=train,
+        few_shot=few_shot, train_few_shot=train, ceiling=lambda: models.feature_learner(target_x, target_items, hidden=8, bs=8, seed=0),
+        coral_weight=1.0, dann_weight=1.0, shots=(1, 2), target_only=target_only)
+    methods = [r["method"] for r in rows]
+    assert methods == ["source only", "AdaBN", "CORAL", "DANN", "few-shot, k=1", "few-shot, k=2",
+                       "target only, k=2", "target-trained (ceiling)"]
+    assert made == [2]                      # only the largest k gets a target-only run
+    assert all(0 <= r["accuracy"] <= 1 and r["accuracy"] == r["target accuracy"] for r in rows)
+    # the target-only learner never saw the source model: its weights are its own
+    assert learners["target only, k=2"].model is not learners["source only"].model
