@@ -376,6 +376,46 @@ def the_topic_shift_costs_every_approach(t):
         [undecided(t, "shift_fine_tuned_target_acc", "shift_probe_target_acc")]
 
 
+# --------------------------------------------------------------------------- 06 parameter-efficient
+
+@claim("06_parameter_efficient")
+def on_silhouettes_moving_more_of_the_body_costs_accuracy(t):
+    """On silhouettes every partial method and the head alone beat full fine-tuning, and the head alone beats
+    LoRA; the runs do not tell the head alone from BatchNorm's parameters alone, nor L2-SP from full."""
+    return [ahead(t, f"image_{m}_acc", "image_full_acc") for m in ("head", "norm", "bias", "lora")] + \
+        [ahead(t, "image_head_acc", "image_lora_acc"), undecided(t, "image_norm_acc", "image_head_acc"),
+         undecided(t, "image_l2sp_acc", "image_full_acc")]
+
+
+@claim("06_parameter_efficient")
+def on_tweets_training_the_encoder_pays(t):
+    """On tweets full fine-tuning beats the head alone, LayerNorm only and LoRA; LoRA beats the head alone; the
+    runs do not tell bias terms alone from the head alone; the head alone beats zero-shot."""
+    return [ahead(t, "text_full_acc", f"text_{m}_acc") for m in ("head", "norm", "lora")] + \
+        [ahead(t, "text_lora_acc", "text_head_acc"), undecided(t, "text_bias_acc", "text_head_acc"),
+         ahead(t, "text_head_acc", "zero_shot_acc")]
+
+
+@claim("06_parameter_efficient")
+def the_less_a_method_moves_the_less_it_forgets(t):
+    """The head alone and LoRA with its adapters taken away keep every ImageNet answer; LoRA keeps more than
+    norm only, bias only, full fine-tuning and L2-SP; then norm only, bias only, full; L2-SP is level with full."""
+    return [same(t, "forget_head_agreement", 1.0), same(t, "forget_lora_off_agreement", 1.0)] + \
+        [ahead(t, "forget_lora_agreement", f"forget_{m}_agreement") for m in ("norm", "bias", "full", "l2sp")] + \
+        [ahead(t, "forget_norm_agreement", "forget_bias_agreement"),
+         ahead(t, "forget_bias_agreement", "forget_full_agreement"),
+         level(t, "forget_l2sp_agreement", "forget_full_agreement")]
+
+
+@claim("06_parameter_efficient")
+def lora_saves_optimizer_memory_not_activations(t):
+    """LoRA's activations are at least 90 % of full fine-tuning's; full fine-tuning's whole step holds at least
+    1.5 times LoRA's; on the images the head alone trains at least twice as fast as every other method."""
+    return [at_least(t, f"{w}_lora_activation_mb", f"{w}_full_activation_mb", 0.9) for w in ("image", "text")] + \
+        [at_least(t, f"{w}_full_memory_mb", f"{w}_lora_memory_mb", 1.5) for w in ("image", "text")] + \
+        [at_least(t, f"image_{m}_seconds", "image_head_seconds", 2) for m in ("norm", "bias", "lora", "full")]
+
+
 # --------------------------------------------------------------------------- the tests
 
 @pytest.mark.parametrize("name", sorted(CLAIMS))

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import tlcourse as tl
-from tlcourse import models, text
+from tlcourse import efficient, models, text
 from conftest import tiny_dls
 
 
@@ -41,6 +41,14 @@ def sentence_classifier(dls):
     return model, (batch["input_ids"], batch["attention_mask"])
 
 
+def with_lora(make):
+    """The same model with peft's LoRA adapters in its body (notebook 06): still the contract."""
+    def wrapped(dls):
+        model, x = make(dls)
+        return efficient.add_lora(model, r=2), x
+    return wrapped
+
+
 MODELS = {
     "efficientnet_lite0, pretrained": image_model("efficientnet_lite0", True),
     "small_cnn, random": image_model("small_cnn", False),
@@ -48,6 +56,8 @@ MODELS = {
     "small_cnn body, transferred": transferred,
     "feature head": feature_head,
     "sentence classifier": sentence_classifier,
+    "efficientnet_lite0, pretrained, LoRA": with_lora(image_model("efficientnet_lite0", True)),
+    "sentence classifier, LoRA": with_lora(sentence_classifier),
 }
 
 

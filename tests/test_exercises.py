@@ -170,3 +170,22 @@ def test_zero_shot_by_hand_must_use_cosine_and_one_index_per_tweet():
     not_yet(ex.check_zero_shot(lambda tweets, described: (unit(tweets) @ unit(described).T).argmax(axis=0)), "axis=1")
     not_yet(ex.check_zero_shot(lambda tweets, described: None), "Replace None")
     not_yet(ex.check_zero_shot(lambda tweets, described: 1 / 0), "ZeroDivisionError")
+
+
+def test_lora_parameters_are_counted_from_the_layer_and_name_the_usual_slips():
+    from collections import OrderedDict
+    from peft import LoraConfig, inject_adapter_in_model
+    model = inject_adapter_in_model(LoraConfig(r=4, target_modules=["layer"]),
+                                    torch.nn.Sequential(OrderedDict(layer=torch.nn.Linear(10, 6))))
+    layer = model.layer
+    assert ex.check_lora_parameters(4 * (10 + 6), layer)
+    not_yet(ex.check_lora_parameters(60, layer), "W's size")
+    not_yet(ex.check_lora_parameters(40, layer), "one of the two")
+    not_yet(ex.check_lora_parameters("many", layer), "whole number")
+    not_yet(ex.check_lora_parameters(None, layer), "Replace None")
+
+
+def test_head_without_adapters_prediction_compares_with_the_head_alone():
+    assert ex.check_head_without_adapters("lower", 0.55, 0.64)
+    assert not ex.check_head_without_adapters("higher", 0.55, 0.64)
+    not_yet(ex.check_head_without_adapters(None, 0.55, 0.64), "Replace None")

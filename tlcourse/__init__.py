@@ -22,6 +22,9 @@ The course's pipeline, one module per stage:
 - `adapt`    adapting to a shifted domain: AdaBN, CORAL, DANN, few-shot fine-tuning
 - `text`     text transfer: a graded tweet corpus and its topics, a sentence encoder that loads offline,
              cached embeddings, and the encoder as a fastai Learner to fine-tune
+- `efficient` parameter-efficient fine-tuning: train only the norms, the biases or LoRA adapters (peft);
+             what a training step holds in memory, counted
+- `forgetting` what fine-tuning forgets of the source task: the ImageNet head put back on a fine-tuned body
 - `features` embeddings from any layer of a frozen body, cached on disk; linear and k-NN probes
 - `evaluate` metrics, comparison tables, accuracy across domains (pandas, no plotting)
 - `exercises` the self-checks of each notebook's exercises (worked solutions: solutions/)
@@ -43,8 +46,8 @@ import warnings
 # warning is hidden, and it stays hidden: modules imported later raise it too.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*is deprecated", category=FutureWarning)
 
-from . import (adapt, backbones, cache, data, datasets, evaluate, features, layerwise, models,  # noqa: E402,F401
-               plots, preprocess, runtime, shift, text, training)
+from . import (adapt, backbones, cache, data, datasets, efficient, evaluate, features, forgetting,  # noqa: E402,F401
+               layerwise, models, plots, preprocess, runtime, shift, text, training)
 from .data import get_dls, split_items  # noqa: E402
 from .datasets import DATASETS, list_datasets, load_items, load_photos  # noqa: E402
 from .models import BACKBONES, create_learner, list_backbones, predict_imagenet  # noqa: E402

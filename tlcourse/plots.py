@@ -243,3 +243,49 @@ def _lines(curves: dict, ylabel: str, title: str) -> plt.Figure:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def what_trains(table: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Held-out accuracy against trainable parameters (log scale), one line per target, and the
+    seconds each method trained beside it (notebook 06). `table`: one row per (target, method),
+    columns target, method, trainable, accuracy, seconds; a row with 0 trainable parameters
+    (zero-shot) is drawn as a dashed line across the first panel."""
+    fig, (acc_ax, time_ax) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
+    for i, (target, rows) in enumerate(table.groupby("target", sort=False)):
+        color, trained = f"C{i}", rows[rows["trainable"] > 0].sort_values("trainable")
+        acc_ax.plot(trained["trainable"], trained["accuracy"], marker="o", color=color, label=target)
+        for _, row in trained.iterrows():
+            acc_ax.annotate(row["method"], (row["trainable"], row["accuracy"]), textcoords="offset points",
+                            xytext=(4, -11), fontsize=8, color=color)
+        for _, row in rows[rows["trainable"] == 0].iterrows():
+            acc_ax.axhline(row["accuracy"], ls="--", color=color, lw=1, label=f"{target}: {row['method']}")
+        time_ax.barh([f"{target}: {m}" for m in trained["method"]], trained["seconds"], color=color)
+    acc_ax.set_xscale("log")
+    acc_ax.set_xlabel("trainable parameters (log scale)")
+    acc_ax.set_ylabel("held-out accuracy")
+    acc_ax.set_ylim(0, 1)
+    acc_ax.grid(alpha=0.3)
+    acc_ax.legend(fontsize=8, loc="lower right")
+    acc_ax.set_title(title)
+    time_ax.set_xlabel("seconds to train")
+    time_ax.invert_yaxis()
+    time_ax.tick_params(labelsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def memory_bars(table: pd.DataFrame, title: str = "") -> plt.Figure:
+    """What a training step holds, in MB, stacked by kind (parameters, gradients, optimizer state,
+    activations), one bar per method (notebook 06; `efficient.memory`). `table`: index the
+    methods, one column per kind, in bytes."""
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(table) + 1.5))
+    left = np.zeros(len(table))
+    for kind in table.columns:
+        ax.barh(table.index, table[kind] / 1e6, left=left, label=kind)
+        left += table[kind].to_numpy() / 1e6
+    ax.set_xlabel("MB held by one training step (float32)")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

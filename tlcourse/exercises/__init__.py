@@ -12,6 +12,7 @@ Not about: the course's measurements; see each notebook.
 """
 from .notebooks_00_02 import check_trainable, check_forgetting, check_cell_type_layer, check_nearest, check_recall_precision, check_false_alarms, check_unsure_cells  # noqa: F401
 from .notebooks_03_05 import check_one_rate_training, check_l2sp, check_adabn_few_digits, check_coral, check_reversal, check_agreement, check_zero_shot  # noqa: F401
+from .notebook_06 import check_lora_parameters, check_head_without_adapters  # noqa: F401
 from .verdict import DIRECTIONS, Verdict, check_prediction, direction  # noqa: F401
 
 # The "predict, then measure" exercises: for each notebook, the answer's name and the two
@@ -24,4 +25,5 @@ PREDICTIONS = {
     "03_layerwise_fine_tuning": {"prediction": ("exercise_one_rate_train_acc", "exercise_body10_train_acc")},
     "04_domain_shift": {"prediction": ("exercise_adabn_four_acc", "exercise_adabn_pool_acc")},
     "05_text_transfer": {"prediction": ("exercise_low_agreement_acc", "exercise_high_agreement_acc")},
+    "06_parameter_efficient": {"prediction": ("exercise_head_without_adapters_acc", "exercise_head_only_acc")},
 }

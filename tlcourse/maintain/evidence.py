@@ -204,6 +204,15 @@ TABLES = [
         ("TF-IDF + logistic regression (from scratch)", ["-"] + [f"tfidf_{n}_acc" for n in (8, 32, 128, 512)]),
         ("frozen sentence embeddings + linear probe", ["-"] + [f"probe_{n}_acc" for n in (8, 32, 128, 512)]),
         ("fine-tuned encoder, discriminative rates", ["-"] + [f"fine_tuned_{n}_acc" for n in (8, 32, 128)] + ["-"])]),
+    ("06_parameter_efficient", "what trains besides the new head",
+     ["silhouettes, 20 per class", "tweets, 128 per class", "ImageNet top-1 kept (images)"], [
+        ("nothing: zero-shot, the labels described in words", ["-", "zero_shot_acc", "-"]),
+        ("nothing in the body: the head only", ["image_head_acc", "text_head_acc", "forget_head_agreement"]),
+        ("normalisation layers' scale and shift", ["image_norm_acc", "text_norm_acc", "forget_norm_agreement"]),
+        ("bias terms (BitFit)", ["image_bias_acc", "text_bias_acc", "forget_bias_agreement"]),
+        ("LoRA, rank 8 (peft)", ["image_lora_acc", "text_lora_acc", "forget_lora_agreement"]),
+        ("every weight: full fine-tuning", ["image_full_acc", "text_full_acc", "forget_full_agreement"]),
+        ("every weight, with L2-SP", ["image_l2sp_acc", "-", "forget_l2sp_agreement"])]),
 ]
 
 
