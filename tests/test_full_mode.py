@@ -14,7 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(ROOT.glob("notebooks/[0-9][0-9]_*.ipynb"))
-DOWNLOAD_FIRST = ["00_concepts", "01_feature_extraction", "02_fine_tuning", "03_layerwise_fine_tuning"]
+DOWNLOAD_FIRST = ["00_concepts", "01_feature_extraction", "02_fine_tuning", "03_layerwise_fine_tuning",
+                  "06_parameter_efficient"]
 
 
 def parameters(path):

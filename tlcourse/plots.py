@@ -246,27 +246,31 @@ def _lines(curves: dict, ylabel: str, title: str) -> plt.Figure:
 
 
 def what_trains(table: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Held-out accuracy against trainable parameters (log scale), one line per target, and the
-    seconds each method trained beside it (notebook 06). `table`: one row per (target, method),
+    """Held-out accuracy against trainable parameters (log scale), one panel per target, and the
+    seconds each method trained beside them (notebook 06). `table`: one row per (target, method),
     columns target, method, trainable, accuracy, seconds; a row with 0 trainable parameters
-    (zero-shot) is drawn as a dashed line across the first panel."""
-    fig, (acc_ax, time_ax) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
-    for i, (target, rows) in enumerate(table.groupby("target", sort=False)):
+    (zero-shot) is drawn as a dashed line across its target's panel."""
+    targets = list(dict.fromkeys(table["target"]))
+    fig, axes = plt.subplots(1, len(targets) + 1, figsize=(5 * len(targets) + 4, 4),
+                             gridspec_kw={"width_ratios": [3] * len(targets) + [2]})
+    time_ax = axes[-1]
+    for i, (target, acc_ax) in enumerate(zip(targets, axes)):
+        rows = table[table["target"] == target]
         color, trained = f"C{i}", rows[rows["trainable"] > 0].sort_values("trainable")
-        acc_ax.plot(trained["trainable"], trained["accuracy"], marker="o", color=color, label=target)
-        for _, row in trained.iterrows():
+        acc_ax.plot(trained["trainable"], trained["accuracy"], marker="o", color=color)
+        for j, (_, row) in enumerate(trained.iterrows()):   # labels below and above in turn: neighbours stay apart
             acc_ax.annotate(row["method"], (row["trainable"], row["accuracy"]), textcoords="offset points",
-                            xytext=(4, -11), fontsize=8, color=color)
+                            xytext=(0, -14 if j % 2 == 0 else 8), ha="center", fontsize=8, color=color)
         for _, row in rows[rows["trainable"] == 0].iterrows():
-            acc_ax.axhline(row["accuracy"], ls="--", color=color, lw=1, label=f"{target}: {row['method']}")
+            acc_ax.axhline(row["accuracy"], ls="--", color="grey", lw=1, label=row["method"])
+            acc_ax.legend(fontsize=8, loc="lower right")
+        acc_ax.set_xscale("log")
+        acc_ax.set_xlabel("trainable parameters (log scale)")
+        acc_ax.set_ylabel("held-out accuracy")
+        acc_ax.set_ylim(0, 1)
+        acc_ax.grid(alpha=0.3)
+        acc_ax.set_title(f"{target}" + (f" ({title})" if title else ""))
         time_ax.barh([f"{target}: {m}" for m in trained["method"]], trained["seconds"], color=color)
-    acc_ax.set_xscale("log")
-    acc_ax.set_xlabel("trainable parameters (log scale)")
-    acc_ax.set_ylabel("held-out accuracy")
-    acc_ax.set_ylim(0, 1)
-    acc_ax.grid(alpha=0.3)
-    acc_ax.legend(fontsize=8, loc="lower right")
-    acc_ax.set_title(title)
     time_ax.set_xlabel("seconds to train")
     time_ax.invert_yaxis()
     time_ax.tick_params(labelsize=8)
