@@ -12,6 +12,7 @@ Not about: what fine-tuning forgets of the source task (forgetting.py).
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 from torch import nn
@@ -32,6 +33,16 @@ NORMS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)
 def _check_method(method: str) -> None:
     if method not in WHAT_TRAINS:
         raise ValueError(f"Unknown method {method!r}. Known methods: {', '.join(map(repr, WHAT_TRAINS))}.")
+
+
+def _peft():
+    # peft imports tqdm.auto, which warns in a kernel without ipywidgets; the warning names this
+    # machine's paths and nothing a learner can act on, so peft is imported without it.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import peft
+        import peft.tuners.lora
+    return peft
 
 
 def pointwise_convolutions(body: nn.Module) -> list[str]:
@@ -67,7 +78,7 @@ def add_lora(model: nn.Module, r: int = 8, alpha: int | None = None, targets: li
     `inject_adapter_in_model`. Each adapted layer computes W x + (alpha / r) B A x, where W stays
     frozen and only A (r x in) and B (out x r, starting at zero) train, so the model starts as it
     was. `alpha` defaults to `r` (a scale of 1). The model is changed in place and returned."""
-    from peft import LoraConfig, inject_adapter_in_model
+    peft = _peft()
     if not isinstance(r, int) or r < 1:
         raise ValueError(f"r (LoRA's rank) must be a positive whole number, got {r!r}.")
     body = model.body
@@ -77,17 +88,16 @@ def add_lora(model: nn.Module, r: int = 8, alpha: int | None = None, targets: li
         targets = convolutions if convolutions else text_lora_targets(body)
     if not targets:
         raise ValueError("This body has no 1 x 1 convolution or Linear layer for LoRA; pass targets=[...] by name.")
-    config = LoraConfig(r=r, lora_alpha=alpha or r, lora_dropout=0.0, target_modules=targets)
+    config = peft.LoraConfig(r=r, lora_alpha=alpha or r, lora_dropout=0.0, target_modules=targets)
     device = next(body.parameters()).device
-    inject_adapter_in_model(config, body)
+    peft.inject_adapter_in_model(config, body)
     body.to(device)
     return model
 
 
 def lora_layers(model: nn.Module) -> list:
     """The layers peft adapted (each holds its frozen base layer and its A and B)."""
-    from peft.tuners.lora import LoraLayer
-    return [m for m in model.modules() if isinstance(m, LoraLayer)]
+    return [m for m in model.modules() if isinstance(m, _peft().tuners.lora.LoraLayer)]
 
 
 def merge_lora(model: nn.Module) -> None:
