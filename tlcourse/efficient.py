@@ -30,11 +30,6 @@ WHAT_TRAINS = {
 NORMS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)
 
 
-def _check_method(method: str) -> None:
-    if method not in WHAT_TRAINS:
-        raise ValueError(f"Unknown method {method!r}. Known methods: {', '.join(map(repr, WHAT_TRAINS))}.")
-
-
 def _peft():
     # peft imports tqdm.auto, which warns in a kernel without ipywidgets; the warning names this
     # machine's paths and nothing a learner can act on, so peft is imported without it.
@@ -128,28 +123,18 @@ def train_only(learn, method: str, r: int = 8) -> Trainable:
     here; "full" is fastai's fine-tuning, whose BatchNorm layers follow each batch. Call it on a
     fresh learner from `create_learner`, before fitting (notebook 06)."""
     from .training import BatchNormInference
-    _check_method(method)
+    if method not in WHAT_TRAINS:
+        raise ValueError(f"Unknown method {method!r}. Known methods: {', '.join(map(repr, WHAT_TRAINS))}.")
     model = learn.model
     if method == "LoRA":
         add_lora(model, r=r)
+    norms = {id(p) for m in model.body.modules() if isinstance(m, NORMS) for p in m.parameters()}
+    trains = {"head only": lambda name, p: False, "norm only": lambda name, p: id(p) in norms,
+              "bias only": lambda name, p: name.endswith("bias"), "LoRA": lambda name, p: "lora_" in name,
+              "full": lambda name, p: True}[method]
     for name, p in model.body.named_parameters():
-        if method == "full":
-            p.requires_grad_(True)
-        elif method == "norm only":
-            p.requires_grad_(False)
-        elif method == "bias only":
-            p.requires_grad_(name.endswith("bias"))
-        elif method == "LoRA":
-            p.requires_grad_("lora_" in name)
-        else:
-            p.requires_grad_(False)
-    if method == "norm only":
-        for m in model.body.modules():
-            if isinstance(m, NORMS):
-                for p in m.parameters():
-                    p.requires_grad_(True)
-    for p in model.head.parameters():
-        p.requires_grad_(True)
+        p.requires_grad_(trains(name, p))
+    model.head.requires_grad_(True)
     if method != "full" and not any(isinstance(cb, BatchNormInference) for cb in learn.cbs):
         learn.add_cb(BatchNormInference())
     learn.create_opt()   # fastai's freeze/unfreeze would undo this choice: call neither afterwards

@@ -34,4 +34,5 @@ def check_head_without_adapters(prediction, without: float, head_only: float) ->
         prediction, without, head_only, "the LoRA model's head without its adapters against the head-only model",
         why="The head was trained on the features the adapters produced, not on the untouched encoder's. Taking "
             "the adapters away gives back the pretrained encoder, but a head that learned to read other "
-            "features; an adapter and its head belong together (which is why peft saves them together).")
+            "features. An adapter belongs with the head it was trained with (peft can save the head beside the "
+            "adapter: `modules_to_save`).")
