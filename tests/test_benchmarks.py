@@ -1,5 +1,6 @@
 """The README's benchmark figures are the ones the benchmarks wrote, not typed by hand."""
 import importlib.util
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
@@ -8,6 +9,7 @@ ROOT = Path(__file__).parents[1]
 def _load(name):
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module          # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -35,3 +37,59 @@ def test_precision_summary_pairs_seeds_and_judges_within_one_point(tmp_path, mon
     assert abs(row["mean difference"] - 0.02) < 1e-9 and row["std error"] < 1e-9
     assert row["speed-up"] == 1.25                     # medians of 100 s and 80 s
     assert not row["equivalent"]                       # two points on every seed is not "within one"
+
+
+# --------------------------------------------------------------------------- ELPV
+
+def _elpv():
+    bench = _load("elpv_deitsch")                   # elpv_summary imports it by this name
+    return bench, _load("elpv_summary")
+
+
+def test_readme_elpv_and_backbone_tables_are_the_benchmarks_results():
+    _, summary = _elpv()
+    readme = (ROOT / "README.md").read_text()
+    for block, make in summary.BLOCKS.items():
+        start, end = summary.markers(block)
+        assert start in readme and end in readme, f"README.md lacks the {block} table"
+        assert readme.split(start, 1)[1].split(end, 1)[0].strip() == make(), \
+            "run: .venv/bin/python benchmarks/elpv_deitsch.py summary"
+
+
+def test_the_screen_never_sees_a_test_cell_of_split_0():
+    """Ingredients are chosen on cells held out of split 0's training cells, never on its test cells."""
+    bench, _ = _elpv()
+    split0 = bench.protocol_split(0)
+    screen = bench.screen_split()
+    assert set(screen["path"]) == set(split0.loc[~split0["is_valid"], "path"])
+    assert 0.24 < screen["is_valid"].mean() < 0.26
+    # both stratified by grade: each grade's share differs by less than a point
+    shares = [items.loc[items["is_valid"], "grade"].value_counts(normalize=True) for items in (split0, screen)]
+    assert (shares[0] - shares[1]).abs().max() < 0.01
+
+
+def test_dihedral_tta_averages_the_eight_views_of_each_cell():
+    import torch
+    bench, _ = _elpv()
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, x):
+            seen.append(x.clone())
+            return torch.stack([x.mean((1, 2, 3)), x[:, 0, 0, 0]], 1)   # a corner pixel: not symmetric
+
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+
+    class Learn:
+        model = Spy()
+        dls = type("D", (), {"valid": [(x, torch.zeros(2))]})()
+
+    plain = bench.dihedral_predict(Learn, tta=False)
+    assert len(seen) == 1
+    seen.clear()
+    tta = bench.dihedral_predict(Learn, tta=True)
+    assert len(seen) == 8
+    views = {tuple(v[0, 0].flatten().tolist()) for v in seen}
+    assert len(views) == 8                                   # eight different views of the same cell
+    assert {v[0, 0, 0, 0].item() for v in seen} == {x[0, 0, i, j].item() for i in (0, 3) for j in (0, 3)}
+    assert tta.shape == plain.shape == (2, 2)

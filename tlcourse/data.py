@@ -76,7 +76,8 @@ def label_indices(items: pd.DataFrame, classes) -> list[int]:
 def cell_augmentations() -> list:
     """Batch augmentations for greyscale solar-cell images (notebook 02).
 
-    Flips both ways: a mirrored crack is still a crack, and the busbars stay horizontal.
+    Flips and quarter turns (fastai's `Dihedral`: `flip_vert=True` draws one of the eight
+    symmetries of the square): a mirrored or turned crack is still a crack.
     Small rotations and zooms: cells are cut out of module images slightly askew.
     Brightness and contrast: electroluminescence intensity differs between modules.
     No colour changes (the images are grey) and no perspective warp (cells are flat
