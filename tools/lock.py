@@ -35,16 +35,35 @@ def _name(requirement: str) -> str:
     return re.split(r"[=<>!~; \[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 
 
-def main(python: str, uv: str) -> int:
+def pip_sources(python: str, constraints: bool = False) -> list[str]:
+    """The package sources pip is configured with (its config files and PIP_* variables), as uv's
+    options: uv does not read pip's configuration. With `constraints`, pip's constraint files too."""
+    keys = [("index-url", "--index-url"), ("extra-index-url", "--extra-index-url"), ("find-links", "--find-links")]
+    keys += [("constraint", "--constraint")] if constraints else []
+    listed = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+    args = []
+    for key, flag in keys:
+        values = {}   # the last place that sets a key wins (pip's order: files, then the environment)
+        for line in listed.splitlines():
+            name, _, value = line.partition("=")
+            if name.split(".", 1)[-1] == key:
+                values = value.strip("'\"").split()
+        args += [arg for value in values for arg in (flag, value)]
+    return args
+
+
+def main(python: str, uv: str | None = None) -> int:
+    if uv is None:
+        from install import uv as find_uv   # the same runs/uv that `make install` uses
+        uv = find_uv()
+        if uv is None:
+            sys.exit("make lock needs uv (its universal resolver adds the other platforms' markers)")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     per_platform = {_name(r) for r in project["dependencies"] if ";" in r}
     frozen = subprocess.run([python, "-m", "pip", "freeze", "--exclude-editable"], check=True,
                             capture_output=True, text=True).stdout.splitlines()
     constraints = [line for line in frozen if line and _name(line) not in per_platform]
-    indexes = []
-    for key, flag in (("global.extra-index-url", "--extra-index-url"), ("global.find-links", "--find-links")):
-        found = subprocess.run([python, "-m", "pip", "config", "get", key], capture_output=True, text=True)
-        indexes += [arg for url in found.stdout.split() for arg in (flag, url)]
+    indexes = pip_sources(python)
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as file:
         file.write("\n".join(constraints) + "\n")
         file.flush()
