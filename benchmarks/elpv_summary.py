@@ -187,7 +187,7 @@ def plot() -> None:
         right.scatter(b["parameters"] / 1e6, v["inference_images_per_second"], color=colour)
         right.annotate(label, (b["parameters"] / 1e6, v["inference_images_per_second"]),
                        textcoords="offset points", xytext=(4, 4))
-    left.set(xlabel="training, images per second", ylabel="accuracy (%)",
+    left.set(xlabel="training, images per second", ylabel="accuracy with TTA (%)",
              title="ELPV screen (492 held-out training cells)")
     right.set(xlabel="parameters (millions)", ylabel="inference, images per second",
               title=f"{speed['size']} px, batch {speed['bs']}, {speed['threads']} threads")

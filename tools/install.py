@@ -28,20 +28,22 @@ def uv() -> Path | None:
     """runs/uv/bin/uv, installed there first if needed; None where it cannot be installed."""
     if not UV.exists():
         venv = UV.parents[1]
-        made = subprocess.run([sys.executable, "-m", "venv", str(venv)]).returncode == 0 and subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", *QUIET_PIP, f"uv=={UV_VERSION}"]).returncode == 0
+        made = subprocess.run([sys.executable, "-m", "venv", str(venv)]).returncode == 0 and run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", *QUIET_PIP, f"uv=={UV_VERSION}"], check=False) == 0
         if not made:
             print("install: uv could not be installed; plain pip installs instead (about twice as long)")
             return None
     return UV
 
 
-def run(command: list) -> None:
+def run(command: list, check: bool = True) -> int:
+    """Run an install command; stop the install if it fails (unless `check` is False)."""
     # pip warns about every local index folder that lacks a package: noise, not a problem
     done = subprocess.run(command, stderr=subprocess.PIPE, text=True)
     sys.stderr.write("".join(line for line in done.stderr.splitlines(keepends=True) if "is ignored: it is neither" not in line))
-    if done.returncode:
+    if done.returncode and check:
         sys.exit(done.returncode)
+    return done.returncode
 
 
 def main(python: str, lock: str) -> None:
