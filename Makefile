@@ -34,7 +34,7 @@ LOCK ?= requirements-lock.txt
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-install: $(STAMP)  ## create .venv with the locked course stack (pip, the machine's own pip config)
+install: $(STAMP)  ## create .venv with the locked course stack (uv, else pip; the sources of the machine's pip config)
 
 $(STAMP): pyproject.toml requirements-lock.txt requirements-nodeps.txt tools/install.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
