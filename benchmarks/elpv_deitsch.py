@@ -49,7 +49,6 @@ from tlcourse.data import cell_augmentations, dls_from_items
 from tlcourse.runtime import Timer, autocast
 
 RESULTS = Path(__file__).parent / "results" / "elpv"
-GRADES = ("0", "1/3", "2/3", "1")
 DEFECTIVE_GRADES = ("2/3", "1")       # the dataset's rule: defect probability >= 0.5
 
 

@@ -12,14 +12,13 @@ benchmarks/backbones.py (never typed by hand; tests/test_benchmarks.py checks th
 from __future__ import annotations
 
 import json
-import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import elpv_deitsch as bench
+from tlcourse.maintain import guide
 
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
@@ -125,12 +124,6 @@ def speed_report() -> dict:
     return json.loads((bench.RESULTS.parent / "backbones.json").read_text())
 
 
-def fastest(b: dict, kind: str) -> tuple[str, dict]:
-    """The fastest variant for `kind` among those kept (eager unless compiling pays 1.3x)."""
-    name = max(b["variants"], key=lambda v: b["variants"][v][f"{kind}_images_per_second"])
-    return name, b["variants"][name]
-
-
 def backbone_table() -> str:
     speed, screen = speed_report(), load("screen")
     rows = ["| backbone | parameters | inference, images/s | training, images/s | ELPV screen accuracy (TTA) | screen minutes |",
@@ -205,14 +198,8 @@ def markers(block: str) -> tuple[str, str]:
 
 
 def main() -> None:
-    text = README.read_text()
     for block, make in BLOCKS.items():
         table = make()
         print(table, end="\n\n")
-        start, end = markers(block)
-        if start in text:
-            text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{table}\n{end}", text, flags=re.S)
-        else:
-            print(f"README.md has no {start} ... {end}: add them where the table belongs", file=sys.stderr)
-    README.write_text(text)
+        guide.rewrite(README, table, *markers(block))   # the README's other generated tables use it too
     plot()
