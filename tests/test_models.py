@@ -77,7 +77,7 @@ def test_imagenet_weights_are_real(backbone):
 
 
 def test_unknown_backbone(dls):
-    with pytest.raises(ValueError, match="Unknown backbone 'resnet19'.*efficientnet_lite0"):
+    with pytest.raises(ValueError, match="backbone='resnet19'.*must be one of 'efficientnet_lite0'"):
         tl.create_learner(dls, "resnet19")
 
 

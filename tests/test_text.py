@@ -165,3 +165,17 @@ def torch_equal(a, b):
 def test_text_tables_need_a_split():
     with pytest.raises(ValueError, match="is_valid"):
         text.text_dls(TINY.drop(columns="is_valid"))
+
+
+def test_handles_are_masked_where_tweets_are_shown():
+    assert list(text.mask_handles(["@united thanks @J_Doe99!", "no handle here", "@a@b"])) == [
+        "@user thanks @user!", "no handle here", "@user@user"]
+    # notebook 05 prints tweets only through mask_handles: no @handle but @user in what it shows
+    import json
+    import re
+    from pathlib import Path
+    notebook = json.loads((Path(__file__).parents[1] / "notebooks" / "05_text_transfer.ipynb").read_text())
+    shown = " ".join("".join(output.get("text", "")) + json.dumps(output.get("data", {}))
+                     for cell in notebook["cells"] for output in cell.get("outputs", []))
+    assert "@user" in shown
+    assert set(re.findall(r"@\w+", shown)) == {"@user"}

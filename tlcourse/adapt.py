@@ -28,6 +28,7 @@ from fastai.learner import Learner
 from fastai.vision.augment import Normalize
 from torch import nn
 
+from .checks import RATE, SEED, SIZE, checked, choice, number, whole
 from .data import dls_from_items, split_items
 from .models import classifier_of
 from .runtime import autocast
@@ -41,6 +42,7 @@ def _batchnorms(model: nn.Module) -> list:
 
 
 @contextlib.contextmanager
+@checked(batches=whole(1, optional=True, hint="target batches to measure; None: all of them"))
 def adabn(learn, target_dl, batches: int | None = None):
     """AdaBN: inside the block, every BatchNorm layer normalises with statistics measured on
     unlabelled target images; afterwards the source statistics are back.
@@ -78,6 +80,7 @@ def adabn(learn, target_dl, batches: int | None = None):
 
 # --------------------------------------------------------------------------- few-shot
 
+@checked(k=whole(1, hint="labelled target images per class"), valid_per_class=whole(1), size=SIZE, seed=SEED)
 def few_shot_learner(learn, target_items: pd.DataFrame, k: int, valid_per_class: int, size: int,
                      seed: int = 0) -> Learner:
     """A copy of a source-trained learner's whole model (its head included: the classes are
@@ -86,8 +89,6 @@ def few_shot_learner(learn, target_items: pd.DataFrame, k: int, valid_per_class:
     `data.split_items(target_items, valid_per_class=..., seed=...)` holds out for any k, so
     every method is scored on the same target images.
     """
-    if k < 1:
-        raise ValueError(f"k must be at least 1 labelled image per class, got {k}.")
     items = split_items(target_items, n_per_class=k, valid_per_class=valid_per_class, seed=seed)
     n_train = int((~items["is_valid"]).sum())
     dls = dls_from_items(items, size=size, seed=seed, bs=min(learn.dls.bs, n_train))
@@ -128,6 +129,7 @@ class GradientReversal(nn.Module):
     (Ganin et al. 2016). What follows it learns to tell domains apart; what precedes it
     learns to make that impossible."""
 
+    @checked(strength=number(0))
     def __init__(self, strength: float = 1.0):
         super().__init__()
         self.strength = strength
@@ -136,14 +138,16 @@ class GradientReversal(nn.Module):
         return _ReverseGradient.apply(x, self.strength)
 
 
+WEIGHT = number(0, hint="how much the alignment loss counts beside the classification loss")
+
+
 class _TargetBatches(Callback):
     """Shared by CORAL and DANN: each training batch carries an unlabelled target batch of the
     same size, both go through the model together, and the features of each half are kept."""
     order = 5   # before the loss is computed, so the source predictions alone meet the labels
 
+    @checked(weight=WEIGHT)
     def __init__(self, target_dl, weight: float):
-        if weight < 0:
-            raise ValueError(f"weight must be >= 0, got {weight}.")
         self.target_dl, self.weight = target_dl, weight
         self.losses = []   # the alignment loss at every training step
 
@@ -189,9 +193,8 @@ class CORAL(_TargetBatches):
     """Deep CORAL as a fastai callback: adds weight * coral_loss(source, target features) to the
     training loss. The target batches are unlabelled. Introduced in notebook 04."""
 
+    @checked(weight=WEIGHT, layer=choice(("features", "outputs")))
     def __init__(self, target_dl, weight: float = 1.0, layer: str = "features"):
-        if layer not in ("features", "outputs"):
-            raise ValueError(f"layer must be 'features' or 'outputs', got {layer!r}.")
         super().__init__(target_dl, weight)
         self.layer = layer
 
@@ -210,6 +213,7 @@ class DANN(_TargetBatches):
     training, 2 / (1 + exp(-10 p)) - 1, as in the paper. Introduced in notebook 04.
     """
 
+    @checked(weight=WEIGHT, hidden=whole(1, hint="units in the domain classifier"), lr=RATE)
     def __init__(self, target_dl, weight: float = 1.0, hidden: int = 64, lr: float = 1e-3):
         super().__init__(target_dl, weight)
         self.hidden, self.lr = hidden, lr

@@ -30,7 +30,9 @@ from fastai.torch_core import params
 from fastai.vision.core import imagenet_stats
 from fastai.vision.learner import model_meta, num_features_model
 
-from .runtime import device, network
+from .checks import choice
+from .downloads import fetch_weights
+from .runtime import device
 
 IMAGENET_STATS = imagenet_stats
 # The EfficientNet-Lite weights were trained on inputs scaled to [-1, 1]. Measured
@@ -204,6 +206,8 @@ BACKBONES: dict[str, Backbone] = {
                           ("resnet50", tv_models.resnet50))},
 }
 
+BACKBONE_NAME = choice(lambda: BACKBONES, hint="see tl.list_backbones()")   # the rule for a `backbone` argument
+
 
 def get_backbone(name: str) -> Backbone:
     if name not in BACKBONES:
@@ -234,7 +238,6 @@ def whole_network(name: str, pretrained: bool = True) -> nn.Module:
     if not pretrained:
         return spec.arch(weights=None)
     weights = tv_models.get_model_weights(spec.arch).DEFAULT
-    cached = Path(torch.hub.get_dir(), "checkpoints", Path(weights.url).name).exists()
-    with network(f"{name} ImageNet weights", "backbone='efficientnet_lite0' (its weights ship in a package)",
-                 url=None if cached else weights.url):
-        return spec.arch(weights=weights)
+    # Fetched (from a mirror if one is set) and checked first; torchvision then loads the cached file.
+    fetch_weights(weights.url, f"{name} ImageNet weights", "backbone='efficientnet_lite0' (its weights ship in a package)")
+    return spec.arch(weights=weights)

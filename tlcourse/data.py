@@ -17,11 +17,18 @@ from fastai.torch_core import set_seed
 from fastai.vision.augment import aug_transforms
 from fastai.vision.data import ImageBlock
 
+from .checks import BATCH, SEED, SIZE, checked, number, text, whole
 from .datasets import load_items
 from .preprocess import ImageReader
 from .runtime import device
 
 
+N_PER_CLASS = whole(1, optional=True, hint="training images per class; None takes them all")
+VALID_PCT = number(0, 1, low_open=True, high_open=True, hint="the share of each class held out")
+VALID_PER_CLASS = whole(1, optional=True, hint="validation images per class; None uses valid_pct")
+
+
+@checked(n_per_class=N_PER_CLASS, valid_pct=VALID_PCT, valid_per_class=VALID_PER_CLASS, seed=SEED)
 def split_items(items: pd.DataFrame, n_per_class: int | None = None, valid_pct: float = 0.2,
                 valid_per_class: int | None = None, seed: int = 0) -> pd.DataFrame:
     """Stratified split: a validation set per class, then `n_per_class` training items.
@@ -29,16 +36,25 @@ def split_items(items: pd.DataFrame, n_per_class: int | None = None, valid_pct: 
     The validation set depends only on the seed and the validation size, never on
     `n_per_class`, and smaller training sets are subsets of larger ones: that is what
     makes a data-efficiency curve (notebook 00) a fair comparison.
+
+    A table that has its own `is_valid` column (a folder in fastai's train/ + valid/ layout,
+    `folders.py`) keeps it: its validation rows are the validation set, `valid_pct` and
+    `valid_per_class` are not used, and `n_per_class` samples its training rows.
     """
     counts = items["label"].value_counts()
     if len(counts) < 2:
         raise ValueError(f"Classification needs at least two classes; found only {list(counts.index)}.")
+    given = items["is_valid"].to_numpy(bool) if "is_valid" in items else None
     rng = np.random.default_rng(seed)
     rows = []
     for label in sorted(counts.index):
         index = rng.permutation(np.flatnonzero(items["label"].to_numpy() == label))
-        n_valid = valid_per_class if valid_per_class is not None else int(round(valid_pct * len(index)))
-        n_valid = max(n_valid, 1)
+        if given is not None:
+            index = np.concatenate([index[given[index]], index[~given[index]]])   # its validation rows first
+            n_valid = int(given[index].sum())
+        else:
+            n_valid = valid_per_class if valid_per_class is not None else int(round(valid_pct * len(index)))
+            n_valid = max(n_valid, 1)
         pool = index[n_valid:]
         if len(pool) == 0:
             raise ValueError(f"Class {label!r} has {len(index)} image(s): too few to hold out "
@@ -87,6 +103,8 @@ def cell_augmentations() -> list:
                           max_lighting=0.2, max_warp=0.0)
 
 
+@checked(size=SIZE, n_per_class=N_PER_CLASS, valid_pct=VALID_PCT, valid_per_class=VALID_PER_CLASS,
+         seed=SEED, domain=text(optional=True), target=text(optional=True), bs=BATCH)
 def get_dls(name, size: int = 64, n_per_class: int | None = None, valid_pct: float = 0.2,
             valid_per_class: int | None = None, seed: int = 0, domain: str | None = None,
             target: str | None = None, bs: int = 32, batch_tfms=None):
@@ -100,6 +118,7 @@ def get_dls(name, size: int = 64, n_per_class: int | None = None, valid_pct: flo
     return dls_from_items(items, size, seed, bs, batch_tfms)
 
 
+@checked(size=SIZE, seed=SEED, bs=BATCH)
 def dls_from_items(items: pd.DataFrame, size: int = 64, seed: int = 0, bs: int = 32, batch_tfms=None):
     """fastai DataLoaders for a table with `path`, `label` and `is_valid` columns (a split
     you made yourself, e.g. the published protocol in benchmarks/); see `get_dls`.
@@ -107,17 +126,16 @@ def dls_from_items(items: pd.DataFrame, size: int = 64, seed: int = 0, bs: int =
     Every image is prepared by the course's one recipe (`preprocess.prepare`: centre square,
     bilinear resize), read once and kept in memory (`preprocess.ImageReader`); training's
     randomness comes from `batch_tfms` and the shuffling, seeded by `seed`."""
-    if size < 8:
-        raise ValueError(f"size={size} is too small; use at least 8 pixels.")
     require_columns(items, "path", "label", "is_valid")
     block = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=ImageReader(size),
                       get_y=ColReader("label"), splitter=ColSplitter("is_valid"), batch_tfms=batch_tfms)
     set_seed(seed, reproducible=True)  # fastai's DataLoader draws its shuffling seed when it is built
     dls = block.dataloaders(items, bs=bs, num_workers=0, device=device())
-    dls.items = items
+    dls.items, dls.size = items, size   # (the size: what `predict.save_model` records)
     return dls
 
 
+@checked(bs=BATCH)
 def feature_batches(embeddings: np.ndarray, items: pd.DataFrame | None = None, vocab=None,
                     bs: int = 64, shuffle: bool = False):
     """Batches of cached embeddings, labelled from `items` (one row per embedding, in order)

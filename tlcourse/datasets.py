@@ -2,12 +2,13 @@
 
 Every dataset is a function that returns a table: one row per image, with its file
 `path`, its `label` and, where the data has one, its `domain`. A folder of your own images
-laid out one sub-folder per class is read the same way (`folder_items`).
+laid out one sub-folder per class is read the same way (`folders.folder_items`).
 
 Offline datasets are real images that ship inside PyPI packages; the ones that ship as
 arrays are written once to PNG files in the course's cache (cache.py), so every dataset is
 read the same way a learner's own folder of images is. Full-mode datasets download through
-fastai's `untar_data` and fail fast without the internet. Introduced in notebook 00.
+fastai's downloader (`downloads.py`: from a mirror if one is set, each file checked) and fail fast
+without the internet. Introduced in notebook 00.
 
 Not about: sampling a split or building DataLoaders (data.py).
 """
@@ -17,7 +18,6 @@ import gzip
 import importlib.util
 import os
 import pickle
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -27,10 +27,11 @@ import pandas as pd
 from PIL import Image
 
 from fastai.data.transforms import get_image_files
-from fastai.vision.utils import verify_image
 
 from . import cache
-from .runtime import network
+from .folders import folder_items
+from .checks import checked, text
+from .downloads import fetch_archive
 
 SILHOUETTE_CLASSES = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse",
                       "sheep", "zebra")  # label order of the package; checked by eye on samples
@@ -211,15 +212,13 @@ def _offline_hint() -> str:
 
 
 def _download(url: str, what: str) -> Path:
-    """fastai's `untar_data`, failing fast offline; no network is touched once it is extracted."""
-    from fastai.data.external import URLs, untar_data
-    probe = None if URLs.path(url, c_key="data").exists() else url
-    with network(what, _offline_hint(), url=probe):
-        return untar_data(url)
+    """fastai's download and unpacking, from a mirror if one is set, checked against the course's
+    manifest (downloads.py), failing fast offline; no network is touched once it is unpacked."""
+    return fetch_archive(url, what, _offline_hint())
 
 
 def pets() -> pd.DataFrame:
-    """Oxford-IIIT Pet, 37 breeds (full mode: downloads about 800 MB with fastai's untar_data)."""
+    """Oxford-IIIT Pet, 37 breeds (full mode: downloads about 800 MB, downloads.py)."""
     from fastai.data.external import URLs
     path = _download(URLs.PETS, "Oxford-IIIT Pet")
     files = get_image_files(path / "images")
@@ -228,31 +227,13 @@ def pets() -> pd.DataFrame:
 
 
 def imagenette() -> pd.DataFrame:
-    """Imagenette (160 px), 10 easy ImageNet classes (full mode: downloads with untar_data).
+    """Imagenette (160 px), 10 easy ImageNet classes (full mode: downloads, downloads.py).
 
     Its own train/val split is pooled; `get_dls` draws the split with its seed.
     """
     from fastai.data.external import URLs
     path = _download(URLs.IMAGENETTE_160, "Imagenette")
     return folder_items(path)
-
-
-def folder_items(folder) -> pd.DataFrame:
-    """Items of a folder laid out one sub-folder per class (any depth below it).
-
-    Unreadable image files are skipped with a warning that names them.
-    """
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"Folder not found: {folder}. Pass a folder with one sub-folder per class.")
-    files = get_image_files(folder)
-    if not files:
-        raise ValueError(f"No images found in {folder}: expected one sub-folder per class, each holding images.")
-    broken = [f for f in files if not verify_image(f)]
-    if broken:
-        warnings.warn(f"Skipping {len(broken)} unreadable image file(s): " + ", ".join(map(str, broken[:5])))
-        files = [f for f in files if f not in set(broken)]
-    return pd.DataFrame({"path": [str(f) for f in files], "label": [f.parent.name for f in files]})
 
 
 DATASETS: dict[str, Dataset] = {
@@ -276,8 +257,7 @@ def list_datasets() -> pd.DataFrame:
                          for n, d in DATASETS.items()]).set_index("name")
 
 
-# --------------------------------------------------------------------------- loading
-
+@checked(target=text(optional=True), domain=text(optional=True))
 def load_items(name, target: str | None = None, domain: str | None = None) -> pd.DataFrame:
     """All items of a named dataset (or a folder), optionally one target and one domain."""
     if isinstance(name, Path) or (isinstance(name, str) and (os.sep in name or Path(name).is_dir())):

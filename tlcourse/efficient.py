@@ -17,6 +17,7 @@ import warnings
 import torch
 from torch import nn
 
+from .checks import EPOCHS, RATE, SEED, checked, choice, whole
 from .models import Trainable, trainable_parameters
 
 # What each method trains besides the new head (which every method trains).
@@ -38,6 +39,9 @@ def _peft():
         import peft
         import peft.tuners.lora
     return peft
+
+RANK = whole(1, hint="LoRA's rank")
+METHOD = choice(lambda: WHAT_TRAINS, hint="what trains in the body")
 
 
 def pointwise_convolutions(body: nn.Module) -> list[str]:
@@ -67,6 +71,7 @@ def text_lora_targets(body: nn.Module) -> list[str]:
     return sorted({name.rsplit(".", 1)[-1] for name, m in body.named_modules() if isinstance(m, nn.Linear)})
 
 
+@checked(r=RANK, alpha=whole(1, optional=True, hint="the adapters' scale is alpha / r; None: alpha = r"))
 def add_lora(model: nn.Module, r: int = 8, alpha: int | None = None, targets: list[str] | None = None) -> nn.Module:
     """Put LoRA adapters of rank `r` beside the body's `targets` (layer names; by default every
     1 x 1 convolution of a CNN, or every Linear layer of a transformer), with peft's
@@ -74,8 +79,6 @@ def add_lora(model: nn.Module, r: int = 8, alpha: int | None = None, targets: li
     frozen and only A (r x in) and B (out x r, starting at zero) train, so the model starts as it
     was. `alpha` defaults to `r` (a scale of 1). The model is changed in place and returned."""
     peft = _peft()
-    if not isinstance(r, int) or r < 1:
-        raise ValueError(f"r (LoRA's rank) must be a positive whole number, got {r!r}.")
     body = model.body
     _plain_pointwise(body)
     if targets is None:
@@ -113,6 +116,7 @@ def use_lora(model: nn.Module, on: bool = True) -> None:
         layer.enable_adapters(on)
 
 
+@checked(method=METHOD, r=RANK)
 def train_only(learn, method: str, r: int = 8) -> Trainable:
     """Make `learn` train its new head and, in its body, only what `method` names (`WHAT_TRAINS`);
     returns the count of trainable parameters. For "LoRA", adapters of rank `r` are added first
@@ -123,8 +127,6 @@ def train_only(learn, method: str, r: int = 8) -> Trainable:
     here; "full" is fastai's fine-tuning, whose BatchNorm layers follow each batch. Call it on a
     fresh learner from `create_learner`, before fitting (notebook 06)."""
     from .training import BatchNormInference
-    if method not in WHAT_TRAINS:
-        raise ValueError(f"Unknown method {method!r}. Known methods: {', '.join(map(repr, WHAT_TRAINS))}.")
     model = learn.model
     if method == "LoRA":
         add_lora(model, r=r)
@@ -180,6 +182,7 @@ def memory(learn, batch=None) -> dict:
             "activations": sum(seen.values())}
 
 
+@checked(method=METHOD, epochs=EPOCHS, lr=RATE, seed=SEED, r=RANK)
 def run_method(make_learner, method: str, epochs: int, lr: float, seed: int, r: int = 8, cbs=()) -> dict:
     """Train one fresh learner (`make_learner(seed)`) with `train_only(method)` for `epochs` of
     one-cycle at `lr`; score it once at the end (notebook 06). The row holds the method, its held-out

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .checks import SEED, TITLE, checked, number, text, whole
 from .runtime import format_seconds
 
+DIGITS = whole(0, hint="decimal places")
 
+
+@checked(digits=DIGITS)
 def data_efficiency_table(rows: list[dict], digits: int = 3) -> pd.DataFrame:
     """Accuracy per number of labels per class (rows) and method (columns), plus the gain
     of the first method over the second: the table behind notebook 00's curve."""
@@ -25,6 +29,7 @@ def data_efficiency_table(rows: list[dict], digits: int = 3) -> pd.DataFrame:
     return table.round(digits)
 
 
+@checked(digits=DIGITS)
 def comparison_table(rows: list[dict], digits: int = 3) -> pd.DataFrame:
     """Methods side by side: accuracy and wall time, one row per method, in the order given
     (notebook 02's BatchNorm rules side by side)."""
@@ -38,6 +43,7 @@ def comparison_table(rows: list[dict], digits: int = 3) -> pd.DataFrame:
     return table
 
 
+@checked(digits=DIGITS)
 def seed_table(rows: list[dict], digits: int = 3) -> pd.DataFrame:
     """Accuracy per method over seeds: each seed's, their mean and standard deviation, and
     the mean wall time; methods in the order given (notebook 03's ablation)."""
@@ -112,6 +118,7 @@ def domain_accuracy(learn, domains: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("domain")
 
 
+@checked(method=TITLE, seed=SEED, seconds=number(0), target=text())
 def adaptation_row(learn, method: str, seed: int, domains: dict, seconds: float, target: str = "target") -> dict:
     """One result row for a comparison over seeds (`evaluate.seed_table`): `accuracy` is the
     accuracy on the `target` domain; every domain's accuracy is kept too (notebook 04)."""

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .checks import checked, number, text
 from .results import RECORDED, varies
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +54,7 @@ RUNS = 5            # runs per notebook
 WINS = 0.8          # the share of runs on which a directional claim must hold: 4 of 5
 MARGIN = 0.02       # "level": within 2 points of accuracy, mean difference +- 2 standard errors
 COMMAND = "make evidence NOTEBOOKS={number}"
+MARGIN_RULE = number(0, low_open=True, hint="a difference in accuracy, e.g. 0.02")
 
 
 # --------------------------------------------------------------------------- the rule
@@ -130,6 +132,7 @@ def ahead(table: pd.DataFrame, a, b) -> Verdict:
     return verdict
 
 
+@checked(margin=MARGIN_RULE)
 def level(table: pd.DataFrame, a, b, margin: float = MARGIN) -> Verdict:
     """Are `a` and `b` level: mean difference +- twice its standard error within +-`margin`?"""
     name_a, name_b, d = _differences(table, a, b)
@@ -144,6 +147,7 @@ def trend(table: pd.DataFrame, figures: list) -> list[Verdict]:
     return [ahead(table, a, b) for a, b in zip(figures, figures[1:])]
 
 
+@checked(a=text(), b=text(), factor=number(0, low_open=True))
 def at_least(table: pd.DataFrame, a: str, b: str, factor: float) -> Verdict:
     """Is `a` at least `factor` times `b` on every run? For durations measured in the same run,
     where only a wide ratio means anything."""
@@ -153,6 +157,7 @@ def at_least(table: pd.DataFrame, a: str, b: str, factor: float) -> Verdict:
     return Verdict("at least", name_a, name_b, ratios, all(r >= factor for r in ratios), factor)
 
 
+@checked(margin=MARGIN_RULE)
 def undecided(table: pd.DataFrame, a, b, margin: float = MARGIN) -> Verdict:
     """Neither is ahead of the other and they are not level: all the runs can say is that they
     do not tell `a` and `b` apart (which is not the claim that they are equal)."""
@@ -161,6 +166,7 @@ def undecided(table: pd.DataFrame, a, b, margin: float = MARGIN) -> Verdict:
     return Verdict("undecided", name_a, name_b, d, holds, margin)
 
 
+@checked(figure=text())
 def same(table: pd.DataFrame, figure: str, value) -> Verdict:
     """Is `figure` equal to `value` on every run (a name, such as a photo's top-1 class)?"""
     if figure not in table:

@@ -22,17 +22,21 @@ import torch
 from torch import nn
 
 from . import cache, preprocess
+from .backbones import BACKBONE_NAME
+from .checks import BATCH, SEED, SIZE, TITLE, Rule, checked, choice, text, whole
 from .data import require_columns
 from .models import get_backbone, whole_network
 from .runtime import SHOW_PROGRESS, Timer, autocast, device, dtype_for
 
 
+@checked(backbone=BACKBONE_NAME)
 def layer_names(backbone: str = "efficientnet_lite0") -> list[str]:
     """The named stages of a backbone's body, input side first (the depths a probe can read)."""
     spec = get_backbone(backbone)
     return [name for name, _ in spec.cut(whole_network(backbone, pretrained=False)).named_children()]
 
 
+@checked(backbone=BACKBONE_NAME)
 def load_body(backbone: str = "efficientnet_lite0", pretrained: bool = True) -> nn.Module:
     """The backbone's body, frozen and in inference mode, on the course's device."""
     spec = get_backbone(backbone)
@@ -80,6 +84,7 @@ def forward_features(body: nn.Module, paths, layers, size: int, stats, bs: int =
     return {layer: np.concatenate(chunks[layer]) for layer in layers}
 
 
+@checked(name=text(), backbone=BACKBONE_NAME, size=SIZE, bs=BATCH)
 def extract_features(items: pd.DataFrame, name: str, backbone: str = "efficientnet_lite0",
                      layers=("head_conv",), size: int = 128, bs: int = 64) -> dict[str, np.ndarray]:
     """Embeddings of every item (one row per item, in order) from each layer, cached on disk.
@@ -94,8 +99,6 @@ def extract_features(items: pd.DataFrame, name: str, backbone: str = "efficientn
         raise ValueError("items needs a 'path' column: pass a table from tl.load_items or tl.split_items.")
     if len(items) == 0:
         raise ValueError("items is empty: there are no images to extract features from.")
-    if size < 8:
-        raise ValueError(f"size={size} is too small; use at least 8 pixels.")
     paths = list(items["path"])
     key = _key(paths, backbone, size)
     found = {layer: cache.load_array(_cache_file(name, backbone, layer, size, key)) for layer in layers}
@@ -108,6 +111,7 @@ def extract_features(items: pd.DataFrame, name: str, backbone: str = "efficientn
     return found
 
 
+@checked(backbone=BACKBONE_NAME, layer=text(), size=SIZE, bs=BATCH)
 def extraction_throughput(items: pd.DataFrame, backbone: str = "efficientnet_lite0", layer: str = "head_conv",
                           size: int = 128, bs: int = 64) -> float:
     """Images per second of an uncached extraction (reading, resizing and the forward pass)."""
@@ -130,6 +134,7 @@ def train_valid(features: np.ndarray, items: pd.DataFrame):
     return features[~valid], labels[~valid], features[valid], labels[valid]
 
 
+@checked(method=TITLE)
 def fit_probe(estimator, features: np.ndarray, items: pd.DataFrame, method: str) -> dict:
     """Fit any scikit-learn classifier on the training rows; a result row like training's."""
     x_train, y_train, x_valid, y_valid = train_valid(features, items)
@@ -146,6 +151,11 @@ def fit_probe(estimator, features: np.ndarray, items: pd.DataFrame, method: str)
 PROBE_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
+# C: the inverse regularisation strength (smaller: stronger), or "cv" to choose it by cross-validation
+C_RULE = Rule("number", 0, low_open=True, words=("cv",), hint="smaller regularises more")
+
+
+@checked(C=C_RULE, folds=whole(2, hint="cross-validation folds"))
 def probe_estimator(C: float | str = 1.0, folds: int = 5):
     """The linear probe's scikit-learn pipeline, unfitted: standardise, then logistic regression
     (e.g. for `cross_val_score`; notebook 01).
@@ -156,15 +166,12 @@ def probe_estimator(C: float | str = 1.0, folds: int = 5):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    if isinstance(C, str):
-        if C != "cv":
-            raise ValueError(f"C={C!r}: give a positive number, or 'cv' to choose it by cross-validation.")
+    if C == "cv":
         return choose_c(probe_estimator(1.0), folds)
-    if not C > 0:
-        raise ValueError(f"C={C!r}: the inverse regularisation strength must be positive (smaller: stronger).")
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
 
 
+@checked(folds=whole(2, hint="cross-validation folds"))
 def choose_c(pipeline, folds: int = 5):
     """Any scikit-learn pipeline ending in a `LogisticRegression`, with its C chosen from
     `PROBE_CS` by stratified cross-validation on the rows it is fitted on (notebook 01's probe; notebook
@@ -182,6 +189,7 @@ def chosen_c(estimator) -> float:
     return float(estimator.get_params()["logisticregression__C"])
 
 
+@checked(C=C_RULE, method=TITLE)
 def linear_probe(features: np.ndarray, items: pd.DataFrame, C: float | str = 1.0,
                  method: str = "linear probe") -> dict:
     """Logistic regression on standardised features (notebook 01). `C="cv"` chooses the
@@ -190,12 +198,14 @@ def linear_probe(features: np.ndarray, items: pd.DataFrame, C: float | str = 1.0
     return {**result, "C": chosen_c(result["estimator"])}
 
 
+@checked(k=whole(1, hint="neighbours"), method=TITLE)
 def knn_probe(features: np.ndarray, items: pd.DataFrame, k: int = 5, method: str = "k-NN probe") -> dict:
     """k nearest neighbours by cosine distance (notebook 01): no training at all."""
     from sklearn.neighbors import KNeighborsClassifier
     return fit_probe(KNeighborsClassifier(n_neighbors=k, metric="cosine"), features, items, method)
 
 
+@checked(C=C_RULE)
 def layer_curve(features_by_layer: dict, items: pd.DataFrame, C: float | str = "cv") -> pd.DataFrame:
     """A linear probe on each layer's features: the table behind notebook 01's layer curve.
     By default each layer's probe chooses its own C by cross-validation on the training rows
@@ -208,6 +218,7 @@ def layer_curve(features_by_layer: dict, items: pd.DataFrame, C: float | str = "
     return pd.DataFrame(rows)
 
 
+@checked(method=choice(("pca", "tsne")), seed=SEED)
 def project_2d(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     """Two coordinates per image for a scatter plot: PCA (linear) or t-SNE (neighbourhoods)."""
     from sklearn.decomposition import PCA
@@ -216,7 +227,5 @@ def project_2d(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.n
     x = StandardScaler().fit_transform(features)
     if method == "pca":
         return PCA(n_components=2, random_state=seed).fit_transform(x)
-    if method == "tsne":
-        reduced = PCA(n_components=min(50, x.shape[1]), random_state=seed).fit_transform(x)
-        return TSNE(n_components=2, init="pca", perplexity=min(30, len(x) // 4), random_state=seed).fit_transform(reduced)
-    raise ValueError(f"Unknown projection {method!r}: use 'pca' or 'tsne'.")
+    reduced = PCA(n_components=min(50, x.shape[1]), random_state=seed).fit_transform(x)
+    return TSNE(n_components=2, init="pca", perplexity=min(30, len(x) // 4), random_state=seed).fit_transform(reduced)

@@ -17,7 +17,8 @@ tests run the distributed code path. Each process uses
 
 Writes to --out (from the first process only): `result.json` (accuracy on the whole validation
 set, wall time, processes) and `model.pth` (the weights, as a state dict: load it with
-`torch.load(..., weights_only=True)`), each written to a temporary file and renamed, so a run
+`torch.load(..., weights_only=True)`) with `model.json` beside it (what rebuilds the network:
+`python -m tlcourse.predict OUT new_images/` reads both, `predict.py`), each written to a temporary file and renamed, so a run
 that stops never leaves half a file. Every process also writes `ranks/<rank>.json` with a
 checksum of its weights: after training they must all agree.
 
@@ -37,6 +38,7 @@ import torch
 from . import cache, training
 from .data import get_dls
 from .models import create_learner
+from .predict import save_model
 from .runtime import device
 
 
@@ -70,8 +72,9 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--dataset", default="elpv", help="a named dataset or a folder with one sub-folder per class")
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--n-per-class", type=int, default=150)
-    parser.add_argument("--valid-per-class", type=int, default=200)
+    parser.add_argument("--n-per-class", type=int, default=None, help="training images per class (default: all)")
+    parser.add_argument("--valid-per-class", type=int, default=None,
+                        help="validation images per class (default: 20 %%; a folder's valid/ is kept as it is)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs with every layer training")
     parser.add_argument("--freeze-epochs", type=int, default=2, help="epochs of the head alone first")
     parser.add_argument("--lr", type=float, default=2e-3, help="base rate, as notebook 02's lr")
@@ -80,7 +83,7 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("runs/finetune"))
     args = parser.parse_args(argv)
     for name in ("size", "epochs", "bs", "n_per_class", "valid_per_class"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
 
@@ -112,7 +115,7 @@ def main(argv=None) -> int:
         summary = {"accuracy": result["accuracy"], "seconds": result["seconds"], "processes": processes,
                    "device": str(device()), "validation_images": len(dls.valid_ds),
                    "batch_per_process": args.bs, "checksum_before": before, "checksum": checksum, **{k: str(v) for k, v in vars(args).items()}}
-        _atomic_write(args.out / "model.pth", lambda tmp: torch.save(learn.model.state_dict(), tmp))
+        save_model(learn, args.out)   # model.pth and model.json
         _atomic_write(args.out / "result.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
         print(f"{processes} process(es) on {device()}: accuracy {result['accuracy']:.3f} "
               f"in {result['seconds']:.1f} s; written to {args.out}")

@@ -17,11 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .backbones import get_backbone, whole_network
+from .backbones import BACKBONE_NAME, get_backbone, whole_network
+from .checks import SIZE, checked, text
 from .features import extract_features, forward_features
 from .runtime import device
 
 
+@checked(backbone=BACKBONE_NAME)
 def imagenet_head(backbone: str = "efficientnet_lite0") -> nn.Linear:
     """The pretrained network's own last layer: the 1,000 ImageNet classes read from the body's
     averaged features (for EfficientNet-Lite, ResNets and MobileNets the original head is
@@ -38,6 +40,7 @@ def _probabilities(head: nn.Linear, features: np.ndarray) -> torch.Tensor:
     return logits.float().log_softmax(-1).cpu()
 
 
+@checked(name=text(), backbone=BACKBONE_NAME, size=SIZE)
 def imagenet_drift(body: nn.Module, items, name: str, backbone: str = "efficientnet_lite0",
                    size: int = 64, head: nn.Linear | None = None) -> dict:
     """Put the ImageNet head back on a fine-tuned `body` and compare it with the untouched

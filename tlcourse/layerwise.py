@@ -19,10 +19,12 @@ from fastai.learner import Learner
 from fastcore.basics import even_mults
 
 from . import training
+from .checks import EPOCHS, OPTIONAL_SEED, RATE, RATES, SEED, TITLE, checked, number, whole
 from .models import trainable_parameters
 from .runtime import format_seconds
 
 
+@checked(lo=RATE, hi=RATE, n_groups=whole(1, hint="layer groups"))
 def discriminative_lrs(lo: float, hi: float, n_groups: int) -> list[float]:
     """The rates `slice(lo, hi)` gives `n_groups` groups: `lo` for the first, `hi` for the
     head, geometrically spaced between (fastcore's `even_mults`, which fastai uses)."""
@@ -96,6 +98,7 @@ class GroupRates(Callback):
             self.rates.append([h["lr"] if trains else np.nan for h, trains in zip(self.opt.hypers, self._trains)])
 
 
+@checked(epochs_per_stage=EPOCHS, lr=RATES, seed=OPTIONAL_SEED, method=TITLE, extra=whole(0))
 def gradual_unfreeze(learn: Learner, epochs_per_stage: int, lr, seed: int | None = None,
                      method: str = "gradual unfreezing", extra: int = 0) -> list[dict]:
     """ULMFiT's gradual unfreezing: stage k trains the last k layer groups (head first, then
@@ -123,6 +126,9 @@ def _trains(learn: Learner, group) -> bool:
     return any(p.requires_grad and id(p) not in bn for p in group)
 
 
+ALPHA = number(0, hint="L2-SP's strength; 0 only measures the drift")
+
+
 class L2SP(Callback):
     """L2-SP (Li et al. 2018): add alpha * ||theta - theta_s||^2 over the body's weights to the
     training loss, theta_s being the body's weights when the callback is made (the pretrained
@@ -130,9 +136,8 @@ class L2SP(Callback):
     with alpha=0 measures how far plain fine-tuning drifts."""
     order = 5
 
+    @checked(alpha=ALPHA)
     def __init__(self, body: torch.nn.Module, alpha: float = 0.01):
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}.")
         self.alpha, self.body = alpha, body
         self.start = [p.detach().clone() for p in body.parameters()]
         self.distances = []
@@ -152,6 +157,7 @@ class L2SP(Callback):
 ABLATION_SETTINGS = {"lr", "alpha", "gradual", "head_only"}
 
 
+@checked(epochs=EPOCHS)
 def ablation(make_learner, settings: dict, epochs: int, seeds) -> list[dict]:
     """Train a fresh learner per method and seed, the same number of epochs for all (notebook 03).
 
@@ -184,6 +190,7 @@ def ablation(make_learner, settings: dict, epochs: int, seeds) -> list[dict]:
     return rows
 
 
+@checked(alpha=ALPHA)
 def watch_run(learn: Learner, alpha: float = 0.0) -> tuple[L2SP, GroupRates]:
     """Add the two callbacks every run of notebook 03 carries and return them: `L2SP` (with
     alpha 0 it only measures how far the body moves) and `GroupRates` (each group's rate at
@@ -193,6 +200,7 @@ def watch_run(learn: Learner, alpha: float = 0.0) -> tuple[L2SP, GroupRates]:
     return drift, rates
 
 
+@checked(seed=SEED)
 def run_row(learn: Learner, row: dict, seed: int, drift: L2SP, rates: GroupRates) -> dict:
     """One run's row as `ablation` makes it: its result row (a `training` function's, or
     `training.result_row` after a plain fastai fit), the seed, what `watch_run`'s callbacks

@@ -26,7 +26,8 @@ from fastai.vision.augment import Normalize
 from fastai.vision.learner import add_head, create_vision_model, num_features_model
 
 from . import preprocess
-from .backbones import BACKBONES, Backbone, get_backbone, list_backbones, whole_network  # noqa: F401 (the course's names)
+from .backbones import BACKBONE_NAME, BACKBONES, Backbone, get_backbone, list_backbones, whole_network  # noqa: F401 (the course's names)
+from .checks import BATCH, SEED, SIZE, checked, whole
 from .data import feature_batches, require_columns
 from .runtime import CACHE, autocast, device
 from .training import BatchNormInference, Precision, Seeded, quiet_when_unattended
@@ -131,6 +132,7 @@ def _add_normalize(dls, stats) -> None:
         dls.add_tfms([Normalize.from_stats(*stats)], "after_batch")
 
 
+@checked(backbone=BACKBONE_NAME, seed=SEED)
 def create_learner(dls, backbone: str = "efficientnet_lite0", pretrained: bool = True,
                    body: nn.Module | None = None, metrics=accuracy, train_bn: bool = True,
                    seed: int = 0, **head_kwargs) -> Learner:
@@ -151,12 +153,9 @@ def create_learner(dls, backbone: str = "efficientnet_lite0", pretrained: bool =
         body = copy.deepcopy(body)  # the source model stays as it was
         width = num_features_model(body)
         model = add_head(body, width, dls.c, **head_kwargs)
+        model = TransferModel(model[0], model[1], width, spec.split, spec.group_names)
     else:
-        width = spec.n_features     # measured apart, so it draws nothing from the seeded stream
-        whole = whole_network(backbone, pretrained)
-        model = create_vision_model(lambda pretrained: whole, dls.c, pretrained=pretrained,
-                                    cut=spec.cut, **head_kwargs)
-    model = TransferModel(model[0], model[1], width, spec.split, spec.group_names)
+        model = transfer_model(backbone, dls.c, pretrained, **head_kwargs)
     # train_bn=False follows Keras: the body's BatchNorm layers never update their running
     # statistics and, while the body is frozen, do not learn either; after unfreezing their scale
     # and shift learn in inference mode. fastai's default, train_bn=True, keeps them learning
@@ -164,9 +163,22 @@ def create_learner(dls, backbone: str = "efficientnet_lite0", pretrained: bool =
     cbs = [Precision(), Seeded(seed)] + ([] if train_bn else [BatchNormInference()])
     learn = Learner(dls, spec.prepare(model), splitter=param_groups, metrics=metrics, train_bn=train_bn,
                     cbs=cbs, path=CACHE, model_dir="models")  # lr_find's temporary weights go to the cache
+    # What `predict.save_model` records to rebuild the model: only a backbone's own body and the default head.
+    learn.backbone = backbone if body is None and not head_kwargs else None
     if pretrained or body is not None:
         learn.freeze()
     return quiet_when_unattended(learn)
+
+
+@checked(backbone=BACKBONE_NAME, classes=whole(1, hint="the number of classes"))
+def transfer_model(backbone: str, classes: int, pretrained: bool = True, **head_kwargs) -> TransferModel:
+    """The backbone's body and a new fastai head for `classes` classes (`create_learner`'s model;
+    `predict.load_model` rebuilds a saved one with `pretrained=False`, then loads its weights)."""
+    spec = get_backbone(backbone)
+    width = spec.n_features     # measured apart, so it draws nothing from the seeded stream
+    whole = whole_network(backbone, pretrained)
+    model = create_vision_model(lambda pretrained: whole, classes, pretrained=pretrained, cut=spec.cut, **head_kwargs)
+    return TransferModel(model[0], model[1], width, spec.split, spec.group_names)
 
 
 # --------------------------------------------------------------------------- a head on cached features
@@ -182,6 +194,7 @@ class FeatureHead(TransferModel):
         super().__init__(body, nn.Linear(hidden, classes), hidden)
 
 
+@checked(hidden=whole(1, hint="units in the hidden layer"), bs=BATCH, seed=SEED)
 def feature_learner(embeddings: np.ndarray, items: pd.DataFrame, vocab=None, model: nn.Module | None = None,
                     hidden: int = 64, bs: int = 64, seed: int = 0) -> Learner:
     """A fastai Learner for a `FeatureHead` (or a copy of `model`) on cached embeddings.
@@ -206,6 +219,7 @@ def feature_learner(embeddings: np.ndarray, items: pd.DataFrame, vocab=None, mod
 
 # --------------------------------------------------------------------------- ImageNet predictions
 
+@checked(backbone=BACKBONE_NAME)
 def imagenet_classifier(backbone: str = "efficientnet_lite0") -> nn.Module:
     """The pretrained network with its 1,000-class ImageNet head, in eval mode (notebook 00)."""
     return whole_network(backbone, pretrained=True).eval().to(device())
@@ -217,6 +231,7 @@ def imagenet_names() -> list[str]:
     return [get_1k_class_name(i).split(",")[0] for i in range(1000)]
 
 
+@checked(backbone=BACKBONE_NAME, k=whole(1, 1000, hint="how many classes to list"), size=SIZE)
 def predict_imagenet(images: dict, backbone: str = "efficientnet_lite0", k: int = 5,
                      size: int = 224, model: nn.Module | None = None) -> pd.DataFrame:
     """Top-k ImageNet classes for each named PIL image: one row per (image, rank).

@@ -11,7 +11,21 @@ from matplotlib.ticker import NullFormatter
 import numpy as np
 import pandas as pd
 
+from .checks import TITLE, checked, number, whole
 
+COLUMNS = whole(1, hint="pictures per row")
+
+
+def _finish(fig: plt.Figure, ax, title: str, grid: bool = True) -> plt.Figure:
+    # How every figure with one main axes ends: its title, a light grid, a tight layout.
+    ax.set_title(title)
+    if grid:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+@checked(columns=COLUMNS)
 def top_k_predictions(photos: dict, predictions: pd.DataFrame, columns: int = 4) -> plt.Figure:
     """Each photo with a bar chart of its top-k ImageNet classes (notebook 00)."""
     names = list(photos)
@@ -35,6 +49,7 @@ def top_k_predictions(photos: dict, predictions: pd.DataFrame, columns: int = 4)
     return fig
 
 
+@checked(title=TITLE, unit=TITLE)
 def data_efficiency_curve(table: pd.DataFrame, title: str = "", unit: str = "images",
                           without_labels: dict | None = None, ylim=(0, 1)) -> plt.Figure:
     """Accuracy against labelled examples per class, one line per method (notebook 00; notebook
@@ -59,13 +74,11 @@ def data_efficiency_curve(table: pd.DataFrame, title: str = "", unit: str = "ima
     ax.set_ylabel("validation accuracy")
     if ylim is not None:
         ax.set_ylim(*ylim)
-    ax.grid(alpha=0.3)
     ax.legend()
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
+@checked(title=TITLE)
 def layer_curve(table: pd.DataFrame, title: str = "", runs: pd.DataFrame | None = None) -> plt.Figure:
     """Probe accuracy against the depth of the layer it reads (notebook 01).
 
@@ -85,14 +98,12 @@ def layer_curve(table: pd.DataFrame, title: str = "", runs: pd.DataFrame | None 
     ax.set_xticks(table["depth"], [f"{l}\n({n})" for l, n in zip(table["layer"], table["features"])], fontsize=8)
     ax.set_xlabel("layer of the frozen body, input side first (feature width)")
     ax.set_ylabel("linear-probe accuracy")
-    ax.grid(alpha=0.3)
     if runs is not None:
         ax.legend(fontsize=8)
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
+@checked(title=TITLE)
 def embedding_scatter(coordinates: dict, labels, title: str = "") -> plt.Figure:
     """One panel per 2-D projection (e.g. {"PCA": xy, "t-SNE": xy}), points coloured by class."""
     labels = pd.Series(list(labels))
@@ -109,6 +120,7 @@ def embedding_scatter(coordinates: dict, labels, title: str = "") -> plt.Figure:
     return fig
 
 
+@checked(title=TITLE)
 def confusion_matrix(table: pd.DataFrame, title: str = "") -> plt.Figure:
     """Heat map of `evaluate.confusion_table(...)`, counts written in the cells (notebook 02):
     scikit-learn's `ConfusionMatrixDisplay`, on the table's counts."""
@@ -116,11 +128,10 @@ def confusion_matrix(table: pd.DataFrame, title: str = "") -> plt.Figure:
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ConfusionMatrixDisplay(table.to_numpy(), display_labels=list(table.columns)).plot(ax=ax, cmap="Blues",
                                                                                       colorbar=False)
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title, grid=False)
 
 
+@checked(k=whole(1, hint="images to show"), columns=COLUMNS)
 def top_losses(predictions: pd.DataFrame, k: int = 8, columns: int = 4) -> plt.Figure:
     """The k validation images the model got most wrong (highest loss), titled
     predicted / true / probability of the prediction (notebook 02)."""
@@ -138,6 +149,7 @@ def top_losses(predictions: pd.DataFrame, k: int = 8, columns: int = 4) -> plt.F
     return fig
 
 
+@checked(chosen=number(0, low_open=True, optional=True), skip_end=whole(0, hint="last losses left out"))
 def lr_find(recorder, suggestions: dict | None = None, chosen: float | None = None,
             skip_end: int = 5) -> plt.Figure:
     """The learning-rate finder's loss against learning rate (log scale), with fastai's
@@ -157,11 +169,10 @@ def lr_find(recorder, suggestions: dict | None = None, chosen: float | None = No
     ax.set_xscale("log")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss (smoothed)")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "")
 
 
+@checked(title=TITLE)
 def severity_curve(table: pd.DataFrame, title: str = "") -> plt.Figure:
     """Accuracy against corruption severity (0 = clean), one colour per corruption type, as in
     ImageNet-C (notebook 04); with a `method` column, one line style per method. `table` is
@@ -181,13 +192,11 @@ def severity_curve(table: pd.DataFrame, title: str = "") -> plt.Figure:
     ax.set_xlabel("severity (0 = clean)")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1)
-    ax.set_title(title)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # beside the axes, not over the lines
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
+@checked(title=TITLE)
 def rate_sweep(table: pd.DataFrame, marks: dict | None = None, title: str = "") -> plt.Figure:
     """Accuracy against how many times smaller the body's rate is than the head's (log scale),
     one line per target (notebook 03). `table`: index the divisors, one column per target.
@@ -207,13 +216,11 @@ def rate_sweep(table: pd.DataFrame, marks: dict | None = None, title: str = "") 
     ax.set_xlabel("the body's rate: the head's rate divided by (log scale)")
     ax.set_ylabel("held-out accuracy")
     ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
     ax.legend()
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
+@checked(title=TITLE)
 def group_rates(rates, group_names, title: str = "") -> plt.Figure:
     """The learning rate of each layer group at every step (log scale): one-cycle, scaled per
     group by discriminative rates (notebook 03). `rates` is steps x groups, as GroupRates records;
@@ -225,6 +232,7 @@ def group_rates(rates, group_names, title: str = "") -> plt.Figure:
     return fig
 
 
+@checked(title=TITLE)
 def body_distance(curves: dict, title: str = "") -> plt.Figure:
     """How far the body's weights moved from the pretrained ones, ||theta - theta_s||, after
     every training step; one line per method (notebook 03)."""
@@ -238,13 +246,11 @@ def _lines(curves: dict, ylabel: str, title: str) -> plt.Figure:
         ax.plot(np.arange(1, len(values) + 1), values, label=name)
     ax.set_xlabel("training step")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
     ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
+@checked(title=TITLE)
 def what_trains(table: pd.DataFrame, title: str = "") -> plt.Figure:
     """Held-out accuracy against trainable parameters (log scale), one panel per target, and the
     seconds each method trained beside them (notebook 06). `table`: one row per (target, method),
@@ -278,6 +284,7 @@ def what_trains(table: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
+@checked(title=TITLE)
 def memory_bars(table: pd.DataFrame, title: str = "") -> plt.Figure:
     """What a training step holds, in MB, stacked by kind (parameters, gradients, optimizer state,
     activations), one bar per method (notebook 06; `efficient.memory`). `table`: index the
@@ -290,6 +297,4 @@ def memory_bars(table: pd.DataFrame, title: str = "") -> plt.Figure:
     ax.set_xlabel("MB held by one training step (float32)")
     ax.invert_yaxis()
     ax.legend(fontsize=8)
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title, grid=False)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from .checks import checked, number, whole
+
 # Two torch threads are fastest on an idle 2-core machine, but two processes with
 # two threads each stall each other badly, and 1-thread and 2-thread runs give
 # different (each reproducible) numbers. So the count is fixed here, once, and
@@ -197,6 +199,7 @@ class OfflineError(ConnectionError):
     """Raised when full-mode loading needs the internet and cannot reach it."""
 
 
+@checked(n=whole(1, hint="threads for torch"))
 def set_threads(n: int = THREADS) -> None:
     """Apply the course's thread policy to torch (called on `import tlcourse`). Processes that
     `accelerate launch` starts side by side on the CPU share the cores instead of each taking
@@ -214,6 +217,7 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
+@checked(seconds=number(0))
 def format_seconds(seconds: float) -> str:
     """Print durations one way everywhere ("12.3 s"), so nbval's sanitizer can find them."""
     return f"{seconds:.1f} s"

@@ -18,6 +18,7 @@ from PIL import Image
 
 from . import cache, preprocess
 from .adapt import CORAL, DANN, adabn
+from .checks import SEED, checked, choice, number, whole
 from .datasets import image_folder
 from .evaluate import adaptation_row, domain_accuracy, domain_batches
 from .features import linear_probe
@@ -32,17 +33,22 @@ FAST_CORRUPTIONS = ("gaussian_noise", "impulse_noise", "defocus_blur", "motion_b
 
 
 # --------------------------------------------------------------------------- shifted data
+def _corruptions():
+    from imagecorruptions import get_corruption_names
+    return get_corruption_names("all")
 
+
+CORRUPTION = choice(_corruptions, hint="a corruption of ImageNet-C")
+SEVERITY = whole(1, 5, hint="ImageNet-C's severity")
+
+
+@checked(corruption=CORRUPTION, severity=SEVERITY)
 def corrupt_image(image: np.ndarray, corruption: str, severity: int) -> np.ndarray:
     """One image corrupted as in ImageNet-C (Hendrycks & Dietterich 2019), same shape and dtype.
 
     `image` is uint8, height x width (x 3), at least 32 pixels each way. Severity 1 to 5.
     """
-    from imagecorruptions import corrupt, get_corruption_names
-    if corruption not in get_corruption_names("all"):
-        raise ValueError(f"Unknown corruption {corruption!r}; known: {', '.join(get_corruption_names('all'))}.")
-    if severity not in (1, 2, 3, 4, 5):
-        raise ValueError(f"severity must be 1, 2, 3, 4 or 5, got {severity!r}.")
+    from imagecorruptions import corrupt
     if image.dtype != np.uint8 or min(image.shape[:2]) < 32:
         raise ValueError(f"Need a uint8 image of at least 32x32 pixels, got {image.dtype} {image.shape}.")
     grey = image.ndim == 2
@@ -53,6 +59,7 @@ def corrupt_image(image: np.ndarray, corruption: str, severity: int) -> np.ndarr
     return corrupted.mean(-1).astype(np.uint8) if grey else corrupted
 
 
+@checked(corruption=CORRUPTION, severity=SEVERITY, size=whole(32, hint="ImageNet-C needs 32 pixels"), seed=SEED)
 def corrupt_items(items: pd.DataFrame, corruption: str, severity: int, size: int = 32,
                   seed: int = 0) -> pd.DataFrame:
     """A corrupted copy of every image in `items` (resized to `size` first), cached on disk.
@@ -100,6 +107,7 @@ def domain_features(learn, domains: dict) -> tuple[np.ndarray, np.ndarray]:
     return torch.cat(chunks).numpy(), np.array(names)
 
 
+@checked(seed=SEED)
 def domain_separability(features: np.ndarray, domains: np.ndarray, seed: int = 0) -> float:
     """How well a linear classifier tells the domains apart from these features: accuracy on
     a held-out half (0.5 for two balanced domains that look alike, 1.0 for ones that never
@@ -114,6 +122,7 @@ def domain_separability(features: np.ndarray, domains: np.ndarray, seed: int = 0
     return linear_probe(features, table, method="domain probe")["accuracy"]
 
 
+@checked(bs=whole(1, optional=True, hint="None: the source's batch size"))
 def target_batches(dls, items: pd.DataFrame, bs: int | None = None):
     """Unlabelled batches of target images, shuffled, preprocessed like the source's validation
     images (same size, same normalisation, no augmentation): what AdaBN, CORAL and DANN read.
@@ -122,6 +131,7 @@ def target_batches(dls, items: pd.DataFrame, bs: int | None = None):
     return dls.test_dl(items, with_labels=False, shuffle=True, drop_last=len(items) >= bs, bs=bs)
 
 
+@checked(size=whole(32, hint="ImageNet-C needs 32 pixels"), seed=SEED)
 def severity_table(learn, items: pd.DataFrame, corruptions=FAST_CORRUPTIONS, severities=(1, 2, 3, 4, 5),
                    size: int = 32, seed: int = 0, adapt: bool = False) -> pd.DataFrame:
     """Accuracy on corrupted copies of `items`, one row per corruption and severity, with
@@ -155,6 +165,7 @@ def severity_table(learn, items: pd.DataFrame, corruptions=FAST_CORRUPTIONS, sev
 
 # --------------------------------------------------------------------------- comparing the methods
 
+@checked(seed=SEED, coral_weight=number(0), dann_weight=number(0))
 def adaptation_runs(seed: int, domains: dict, unlabelled, source_learner, train, few_shot, train_few_shot,
                     ceiling, coral_weight: float, dann_weight: float, shots=(1, 5, 10), base=None,
                     target_only=None, train_target_only=None):

@@ -24,6 +24,7 @@ from fastai.torch_core import set_seed
 from torch import nn
 
 from . import runtime
+from .checks import EPOCHS, OPTIONAL_SEED, RATE, RATES, TITLE, checked, number, whole
 from .runtime import SHOW_PROGRESS, Timer
 
 
@@ -36,6 +37,7 @@ def _maybe_quiet(learn: Learner):
             yield
 
 
+@checked(method=TITLE, seconds=number(0))
 def result_row(learn: Learner, method: str, seconds: float) -> dict:
     """Score a trained learner once on its validation set: one result row (method, accuracy,
     valid_loss, seconds), like every training function's (notebook 01)."""
@@ -92,6 +94,10 @@ def quiet_when_unattended(learn: Learner) -> Learner:
     return learn
 
 
+ONE_CYCLE = dict(epochs=EPOCHS, lr=RATES, seed=OPTIONAL_SEED, method=TITLE)
+
+
+@checked(**ONE_CYCLE)
 def one_cycle(learn: Learner, epochs: int, lr, seed: int | None = None, method: str = "one-cycle",
               **fit_kwargs) -> dict:
     """fastai's `fit_one_cycle` on the layers the learner trains now, seeded, timed, and scored
@@ -103,6 +109,7 @@ def one_cycle(learn: Learner, epochs: int, lr, seed: int | None = None, method: 
     return result_row(learn, method, t.seconds)
 
 
+@checked(**ONE_CYCLE)
 def train_all(learn: Learner, epochs: int, lr=1e-2, seed: int | None = None, method: str = "all layers",
               **fit_kwargs) -> dict:
     """Unfreeze and train every layer with one-cycle (notebook 02). With `lr=slice(lo, hi)`
@@ -112,12 +119,14 @@ def train_all(learn: Learner, epochs: int, lr=1e-2, seed: int | None = None, met
     return one_cycle(learn, epochs, lr, seed, method, **fit_kwargs)
 
 
+@checked(**ONE_CYCLE)
 def train_from_scratch(learn: Learner, epochs: int, lr: float = 1e-2, seed: int | None = None,
                        method: str = "from scratch") -> dict:
     """Train every layer (from random weights) with one-cycle (notebook 00)."""
     return train_all(learn, epochs, lr, seed, method)
 
 
+@checked(**ONE_CYCLE)
 def train_head(learn: Learner, epochs: int, lr: float = 1e-2, seed: int | None = None,
                method: str = "head only") -> dict:
     """Keep the body frozen and train only the new head (feature extraction, notebook 00)."""
@@ -125,6 +134,8 @@ def train_head(learn: Learner, epochs: int, lr: float = 1e-2, seed: int | None =
     return one_cycle(learn, epochs, lr, seed, method)
 
 
+@checked(epochs=EPOCHS, base_lr=RATE, freeze_epochs=whole(0, hint="epochs with the body frozen"),
+         seed=OPTIONAL_SEED, method=TITLE)
 def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1,
               seed: int | None = None, method: str = "fine-tune") -> dict:
     """fastai's recipe: train the head with the body frozen, then unfreeze and train all
@@ -135,11 +146,10 @@ def fine_tune(learn: Learner, epochs: int, base_lr: float = 2e-3, freeze_epochs:
     return result_row(learn, method, t.seconds)
 
 
+@checked(steps=whole(1, hint="optimizer steps"))
 def epochs_for_steps(dls, steps: int) -> int:
     """The number of epochs that comes closest to `steps` optimizer steps (at least one): how
     notebook 02 gives every method that trains the same budget, whatever the number of labels."""
-    if not (isinstance(steps, int) and steps >= 1):
-        raise ValueError(f"steps={steps!r}: give a whole number of optimizer steps, at least 1.")
     per_epoch = len(dls.train)
     if per_epoch == 0:
         raise ValueError(f"The training DataLoader yields no full batch ({len(dls.train_ds)} images, "
@@ -252,6 +262,7 @@ class SkipValidation(Callback):
         self._fitting = False
 
 
+@checked(num_it=whole(2, hint="iterations"), seed=OPTIONAL_SEED, start_lr=RATE, end_lr=RATE)
 def find_lr(learn: Learner, num_it: int = 50, seed: int | None = None, start_lr: float = 1e-7,
             end_lr: float = 10) -> dict[str, float]:
     """fastai's learning-rate finder: a short run with the rate growing exponentially,

@@ -1,6 +1,7 @@
 """Self-checks for notebook 06's exercises (parameter-efficient fine-tuning and forgetting)."""
 from __future__ import annotations
 
+from ..checks import ACCURACY, checked
 from .verdict import Verdict, check_prediction, unanswered
 
 
@@ -27,6 +28,7 @@ def check_lora_parameters(answer, layer) -> Verdict:
     return Verdict(False, "Not that. Hint: " + hint)
 
 
+@checked(without=ACCURACY, head_only=ACCURACY)
 def check_head_without_adapters(prediction, without: float, head_only: float) -> Verdict:
     """Exercise 06.2 (predict, then measure): the text LoRA model's head on the encoder with its
     adapters taken away, against a head trained on the untouched encoder."""

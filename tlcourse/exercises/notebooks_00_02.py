@@ -7,6 +7,7 @@ from dataclasses import astuple
 import numpy as np
 import pandas as pd
 
+from ..checks import ACCURACY, checked, number, text, whole
 from ..models import trainable_parameters
 from .verdict import Verdict, check_prediction, close, unanswered
 
@@ -34,6 +35,7 @@ def check_trainable(answer, learn) -> Verdict:
     return Verdict(False, f"{answer:,} is not the count. Hint: {hint}")
 
 
+@checked(after=ACCURACY, before=ACCURACY)
 def check_forgetting(prediction, after: float, before: float) -> Verdict:
     """Exercise 00.2 (predict, then measure): the source model's accuracy on its own task with its
     body swapped for the one fine-tuned on the target, against its accuracy before."""
@@ -46,6 +48,7 @@ def check_forgetting(prediction, after: float, before: float) -> Verdict:
 
 # --------------------------------------------------------------------------- notebook 01
 
+@checked(stage2=ACCURACY, last_layer=ACCURACY)
 def check_cell_type_layer(prediction, stage2: float, last_layer: float) -> Verdict:
     """Exercise 01.1 (predict, then measure): the cell-type probe on stage2 against the same
     probe on the last layer."""
@@ -57,6 +60,7 @@ def check_cell_type_layer(prediction, stage2: float, last_layer: float) -> Verdi
             "how far the task is from ImageNet.")
 
 
+@checked(query=whole(0, hint="a row of the table"))
 def check_nearest(answer, embeddings: np.ndarray, items: pd.DataFrame, query: int) -> Verdict:
     """Exercise 01.2: the training row nearest to validation row `query` by cosine similarity."""
     hint = ("divide each embedding by its length (np.linalg.norm(..., axis=1, keepdims=True)); the dot "
@@ -90,6 +94,7 @@ def check_nearest(answer, embeddings: np.ndarray, items: pd.DataFrame, query: in
 
 # --------------------------------------------------------------------------- notebook 02
 
+@checked(positive=text())
 def check_recall_precision(answer, confusion: pd.DataFrame, positive: str) -> Verdict:
     """Exercise 02.1: recall and precision of class `positive` from a confusion table
     (true labels in rows, predicted in columns)."""
@@ -114,6 +119,7 @@ def check_recall_precision(answer, confusion: pd.DataFrame, positive: str) -> Ve
     return Verdict(False, hint)
 
 
+@checked(unsure=ACCURACY, sure=ACCURACY)
 def check_unsure_cells(prediction, unsure: float, sure: float) -> Verdict:
     """Exercise 02.3 (predict, then measure): the fine-tuned model's recall on defective cells the
     experts graded 2/3 against those they graded 1."""
@@ -133,6 +139,7 @@ def _positive_scores(predictions: pd.DataFrame, positive: str) -> np.ndarray:
     return np.where(predictions["predicted"] == positive, p, 1 - p)
 
 
+@checked(positive=text(), recall=number(0, 1, low_open=True))
 def check_false_alarms(answer, predictions: pd.DataFrame, positive: str, recall: float = 0.9) -> Verdict:
     """Exercise 02.2: the false alarms left when the threshold is lowered until the model
     catches at least `recall` of the `positive` cells."""

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..adapt import coral_loss
+from ..checks import ACCURACY, checked
 from ..layerwise import L2SP
 from ..text import nearest_by_cosine
 from .verdict import Verdict, attempt, check_prediction, close
@@ -15,6 +16,7 @@ from .verdict import Verdict, attempt, check_prediction, close
 
 # --------------------------------------------------------------------------- notebook 03
 
+@checked(one_rate=ACCURACY, body10=ACCURACY)
 def check_one_rate_training(prediction, one_rate: float, body10: float) -> Verdict:
     """Exercise 03.1 (predict, then measure): the one-rate model's accuracy on its own training
     images against the "body ÷10" model's on the same images."""
@@ -62,6 +64,7 @@ def check_l2sp(penalty) -> Verdict:
 
 # --------------------------------------------------------------------------- notebook 04
 
+@checked(ten=ACCURACY, pool=ACCURACY)
 def check_adabn_few_digits(prediction, ten: float, pool: float) -> Verdict:
     """Exercise 04.3 (predict, then measure): AdaBN's target accuracy with statistics measured on
     four unlabelled target digits, against the same with the whole unlabelled pool."""
@@ -130,6 +133,7 @@ def check_reversal(reverse) -> Verdict:
 
 # --------------------------------------------------------------------------- notebook 05
 
+@checked(low_agreement=ACCURACY, high_agreement=ACCURACY)
 def check_agreement(prediction, low_agreement: float, high_agreement: float) -> Verdict:
     """Exercise 05.1 (predict, then measure): the probe's accuracy on held-out tweets whose graders
     agreed less than 70 % of the time, against the tweets they agreed on."""

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 import tlcourse as tl
-from tlcourse import adapt, data, evaluate, features, layerwise, models, shift, text
+from tlcourse import adapt, data, evaluate, features, layerwise, models, shift, text, training
 from tlcourse.maintain import guide, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +34,12 @@ CASES = [
     ('tl.split_items(table_with_one_class)', lambda: tl.split_items(pd.DataFrame({"label": ["a"] * 4})), ValueError),
     ('tl.split_items(five_per_class, n_per_class=10, valid_per_class=1)',
      lambda: tl.split_items(TWO_CLASSES, n_per_class=10, valid_per_class=1), ValueError),
+    ('tl.split_items(items, n_per_class=0)', lambda: tl.split_items(TWO_CLASSES, n_per_class=0), ValueError),
+    ('tl.split_items(items, n_per_class=-1)', lambda: tl.split_items(TWO_CLASSES, n_per_class=-1), ValueError),
+    ('tl.get_dls("silhouettes", bs=0)', lambda: tl.get_dls("silhouettes", bs=0), ValueError),
+    ('tl.get_dls("silhouettes", size="64")', lambda: tl.get_dls("silhouettes", size="64"), TypeError),
+    ('training.fine_tune(learn, 3, base_lr=float("nan"))',
+     lambda: training.fine_tune(None, 3, base_lr=float("nan")), ValueError),
     ('tl.data.dls_from_items(items_without_a_split)',
      lambda: data.dls_from_items(pd.DataFrame({"path": [], "label": []})), ValueError),
     ('tl.data.dls_from_items(items, size=4)', lambda: data.dls_from_items(SPLIT, size=4), ValueError),
