@@ -122,7 +122,7 @@ def _good(rule: checks.Rule):
 def _bad_values(parameter: str, rule: checks.Rule) -> list:
     if rule.kind in ("text", "choice"):
         return [3] + (["no such name"] if rule.kind == "choice" else [])
-    values = ["3", math.nan, -1]
+    values = ["3", -1] + ([] if rule.nan else [math.nan])   # (NaN is "not measured" where a rule says so)
     if parameter not in ZERO_IS_FINE and rule is not checks.ACCURACY:
         values.append(0)
     if rule.kind == "whole":
@@ -212,3 +212,10 @@ def test_the_message_says_what_to_pass():
     assert str(raised.value) == ("get_dls: size=4 (int), but size must be a whole number of at least 8 "
                                  "(the side of the square images, in pixels).")
     assert inspect.signature(tlcourse.get_dls).parameters["size"].default == 64   # help() shows the real signature
+
+
+def test_nan_passes_only_where_it_means_not_measured():
+    assert checks.number(0, nan=True).problem(float("nan")) is None
+    assert checks.number(0).problem(float("nan")) is ValueError
+    assert checks.number(0, nan=True).problem(-1.0) is ValueError
+    assert checks.number(0, nan=True).problem(float("inf")) is ValueError

@@ -37,6 +37,7 @@ class Rule:
     choices: Callable[[], Iterable[str]] | None = field(default=None, compare=False)
     hint: str = ""                              # what the value means, for the message
     words: tuple[str, ...] = ()                 # strings a number may also be (C="cv")
+    nan: bool = False                           # NaN is allowed: "not measured" (a duration)
 
     def need(self) -> str:
         """What the parameter needs, in words: the second half of every message."""
@@ -54,6 +55,8 @@ class Rule:
                 what += f" {'above' if self.low_open else 'of at least'} {self.low:g}"
         if self.words:
             what += ", or " + ", ".join(map(repr, self.words))
+        if self.nan:
+            what += ", or NaN (not measured)"
         if self.optional:
             what += ", or None"
         return what + (f" ({self.hint})" if self.hint else "")
@@ -76,7 +79,7 @@ class Rule:
         if isinstance(value, bool) or not isinstance(value, numeric):
             return TypeError
         if not math.isfinite(value):
-            return ValueError
+            return None if self.nan and math.isnan(value) else ValueError
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             return ValueError
         if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
@@ -90,9 +93,10 @@ def whole(low: int | None = None, high: int | None = None, optional: bool = Fals
 
 
 def number(low: float | None = None, high: float | None = None, low_open: bool = False,
-           high_open: bool = False, optional: bool = False, hint: str = "") -> Rule:
-    """A finite real number in a range; `low_open` leaves `low` itself out (a rate above 0)."""
-    return Rule("number", low, high, low_open, high_open, optional, hint=hint)
+           high_open: bool = False, optional: bool = False, hint: str = "", nan: bool = False) -> Rule:
+    """A finite real number in a range; `low_open` leaves `low` itself out (a rate above 0);
+    `nan=True` also lets NaN through, where it means "not measured"."""
+    return Rule("number", low, high, low_open, high_open, optional, hint=hint, nan=nan)
 
 
 def text(optional: bool = False) -> Rule:

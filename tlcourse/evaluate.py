@@ -118,7 +118,7 @@ def domain_accuracy(learn, domains: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("domain")
 
 
-@checked(method=TITLE, seed=SEED, seconds=number(0), target=text())
+@checked(method=TITLE, seed=SEED, seconds=number(0, nan=True, hint="NaN: a run timed elsewhere"), target=text())
 def adaptation_row(learn, method: str, seed: int, domains: dict, seconds: float, target: str = "target") -> dict:
     """One result row for a comparison over seeds (`evaluate.seed_table`): `accuracy` is the
     accuracy on the `target` domain; every domain's accuracy is kept too (notebook 04)."""
