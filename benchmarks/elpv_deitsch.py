@@ -5,7 +5,8 @@ Deitsch et al. 2019 (the dataset's authors) report 88.42 % accuracy for a fine-t
 VGG-19 on a GPU. This script fine-tunes the course's backbones on two CPU cores and measures,
 one at a time, the ingredients later work used: the native 300 px, dihedral test-time
 augmentation, the four defect grades as targets, class weights for the 69/31 imbalance,
-longer schedules, other backbones and ensembles of them.
+longer schedules, other backbones and ensembles of them, and an SVM on frozen features of
+several backbones (no fine-tuning; the features are computed once for all cells and cached).
 
 Every choice is made without the test cells:
 
@@ -46,10 +47,15 @@ from sklearn.model_selection import train_test_split
 import tlcourse as tl
 from tlcourse import training
 from tlcourse.data import cell_augmentations, dls_from_items
-from tlcourse.runtime import Timer, autocast
+from tlcourse import preprocess
+from tlcourse.features import load_body
+from tlcourse.runtime import Timer, autocast, dtype_for
 
 RESULTS = Path(__file__).parent / "results" / "elpv"
 DEFECTIVE_GRADES = ("2/3", "1")       # the dataset's rule: defect probability >= 0.5
+# 2: held-out cells drawn outside autocast (see dihedral_predict). Runs saved without it read
+# warped cells and live in results/elpv/screen-warped.
+SCORING = 2
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,9 @@ class Config:
     target: str = "defective"         # or "grades": learn the four grades, defective = P(2/3) + P(1) >= 0.5
     class_weights: bool = False       # cross-entropy weighted by inverse class frequency
     bs: int = 32
+    # Not empty: no fine-tuning at all. An SVM on the frozen ImageNet features (each body's last
+    # stage, averaged over positions, as notebook 01 reads them) of these backbones, side by side.
+    features: tuple[str, ...] = ()
 
 
 BASELINE = Config()                   # the README's earlier single-split run
@@ -75,6 +84,8 @@ CONFIGS = {
     "lite1": Config(backbone="efficientnet_lite1"),
     "lite2": Config(backbone="efficientnet_lite2"),
     "mobilenet_v2": Config(backbone="mobilenet_v2"),
+    "SVM on features": Config(size=300, features=("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
+                                                   "mobilenet_v2")),
 }
 # `screen` with no names runs every configuration once, and the baseline with two more seeds:
 # how far two runs of one configuration differ is what a change must beat to be told apart.
@@ -130,15 +141,29 @@ def dihedral_predict(learn, tta: bool) -> np.ndarray:
     how it lies, and training's augmentation showed the model all eight."""
     model = learn.model.eval()
     out = []
-    with torch.inference_mode(), autocast("inference"):
+    with torch.inference_mode():
+        # The batch is drawn outside autocast: fastai's validation pipeline still warps each
+        # image by the identity (affine_grid + grid_sample), and under bfloat16 autocast that
+        # warp moves pixels. The screen runs before this fix read their cells so warped.
         for x, _ in learn.dls.valid:
             x = x.as_subclass(torch.Tensor)
             views = [torch.rot90(v, k, (2, 3)) for v in (x, x.flip(3)) for k in range(4)] if tta else [x]
-            out.append(torch.stack([model(v).float().softmax(1) for v in views]).mean(0).cpu())
+            with autocast("inference"):
+                out.append(torch.stack([model(v).float().softmax(1) for v in views]).mean(0).cpu())
     return torch.cat(out).numpy()
 
 
-def train_and_predict(items: pd.DataFrame, config: Config, seed: int, validate: bool) -> dict:
+def same_as_fastai(learn, plain: np.ndarray) -> float:
+    """The largest difference between our plain pass and fastai's own `get_preds` over the same
+    cells with the same weights; a run stops if they disagree (they did while the bug above lived)."""
+    theirs = learn.get_preds(ds_idx=1)[0].numpy()
+    gap = float(np.abs(theirs - plain).max())
+    if gap > 1e-3:
+        raise RuntimeError(f"our plain pass differs from fastai's get_preds by up to {gap:.4f}")
+    return gap
+
+
+def train_and_predict(items: pd.DataFrame, config: Config, seed: int, validate: bool, where: str, name: str) -> dict:
     """Fine-tune on the cells not `is_valid` (fastai's fine_tune: `freeze_epochs` with the body
     frozen, then `epochs` with every layer), then predict the held-out cells with and without TTA."""
     items = items.copy()
@@ -164,8 +189,75 @@ def train_and_predict(items: pd.DataFrame, config: Config, seed: int, validate: 
         key = "tta" if tta else "plain"
         report[f"{key}_seconds"] = t.seconds
         report[f"{key}_probabilities"] = np.round(probs, 5).tolist()
+        if not tta:
+            report["gap_to_fastai"] = same_as_fastai(learn, probs)
+    report["scoring"] = SCORING
     if validate:
         report["epochs"] = training.epoch_table(learn).round(4).to_dict("list")
+    # the weights, outside the repository: a run can be scored again without training it again
+    weights = tl.cache.path("models", f"elpv-{where}-{name.replace(' ', '_').replace(',', '')}.pth")
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(learn.model.state_dict(), weights)
+    report["weights"] = str(weights)
+    return report
+
+
+def cell_features(backbone: str, size: int, paths: list, tta: bool) -> tuple[np.ndarray, float]:
+    """Each cell's features from a frozen body, and the seconds a cell took; with `tta`, the mean
+    over the cell's eight dihedral views. Computed once for all 2,624 cells and cached (the
+    features do not depend on the split); the seconds are saved beside them."""
+    key = tl.cache.key("elpv cells", backbone, size, tta, str(dtype_for("inference")), preprocess.VERSION, files=paths)
+    file = tl.cache.path("features", f"elpv-cells-{backbone}-{size}px-{'dihedral' if tta else 'plain'}-{key}.npy")
+    timing = file.with_suffix(".json")
+    found = tl.cache.load_array(file)
+    if found is not None and timing.exists():
+        return found, json.loads(timing.read_text())["seconds_per_cell"]
+    body, stats = load_body(backbone), tl.backbones.get_backbone(backbone).stats
+    chunks = []
+    with Timer() as t, torch.inference_mode():
+        for start in range(0, len(paths), 32):
+            x = preprocess.to_tensor([preprocess.read(p, size) for p in paths[start:start + 32]], stats)
+            views = [torch.rot90(v, k, (2, 3)) for v in (x, x.flip(3)) for k in range(4)] if tta else [x]
+            with autocast("inference"):
+                chunks.append(torch.stack([body(v).float().mean((2, 3)) for v in views]).mean(0))
+    found = torch.cat(chunks).numpy()
+    tl.cache.save_array(file, found)
+    timing.write_text(json.dumps({"seconds_per_cell": t.seconds / len(paths)}))
+    return found, t.seconds / len(paths)
+
+
+def svm_predict(items: pd.DataFrame, config: Config, seed: int) -> dict:
+    """An SVM (RBF kernel, standardised features) on the frozen features of `config.features`;
+    its C chosen by five-fold cross-validation inside the training cells; probabilities by
+    scikit-learn's Platt scaling. "Fit" time is the training cells' extraction and the search."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    every = tl.load_items("elpv")
+    rows = every.reset_index().set_index("path").loc[items["path"], "index"].to_numpy()
+    train, held = ~items["is_valid"].to_numpy(), items["is_valid"].to_numpy()
+    y = (items["label"] == "defective").to_numpy()
+    report = {"vocab": ["functional", "defective"], "fit_seconds": 0.0}
+    for tta in (False, True):
+        parts = [cell_features(b, config.size, list(every["path"]), tta) for b in config.features]
+        x = np.concatenate([f[rows] for f, _ in parts], 1)
+        per_cell = sum(sec for _, sec in parts)
+        # C by accuracy across the folds; Platt's probabilities (five more fits inside) only for the chosen C
+        search = GridSearchCV(make_pipeline(StandardScaler(), SVC()), {"svc__C": [1, 3, 10, 30]},
+                              cv=StratifiedKFold(5, shuffle=True, random_state=seed))
+        with Timer() as t:
+            search.fit(x[train], y[train])
+            chosen = search.best_params_["svc__C"]
+            svm = make_pipeline(StandardScaler(), SVC(C=chosen, probability=True, random_state=seed)).fit(x[train], y[train])
+        key = "tta" if tta else "plain"
+        report[f"{key}_chosen_C"] = chosen
+        report[f"{key}_probabilities"] = np.round(svm.predict_proba(x[held]), 5).tolist()
+        report[f"{key}_seconds"] = per_cell * held.sum()
+        if not tta:
+            report["fit_seconds"] = t.seconds + per_cell * train.sum()
+    report["scoring"] = SCORING
     return report
 
 
@@ -218,7 +310,8 @@ def execute(name: str, where: str, force: bool = False, screen_seed: int = 0) ->
     items = screen_split() if screen else protocol_split(seed)
     print(f"{where} {name}: {config} on {int((~items.is_valid).sum())} cells, "
           f"{int(items.is_valid.sum())} held out", flush=True)
-    run = train_and_predict(items, config, seed, validate=screen)
+    run = (svm_predict(items, config, seed) if config.features else
+           train_and_predict(items, config, seed, validate=screen, where=where, name=name))
     held = items[items["is_valid"]]
     run.update({"config": asdict(config), "name": name, "where": where, "seed": seed,
                 "cells": held.index.tolist(), "scores": score_run(run, held),

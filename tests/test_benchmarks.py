@@ -93,3 +93,51 @@ def test_dihedral_tta_averages_the_eight_views_of_each_cell():
     assert len(views) == 8                                   # eight different views of the same cell
     assert {v[0, 0, 0, 0].item() for v in seen} == {x[0, 0, i, j].item() for i in (0, 3) for j in (0, 3)}
     assert tta.shape == plain.shape == (2, 2)
+
+
+def test_dihedral_tta_draws_each_batch_outside_autocast(monkeypatch):
+    """The screen runs saved before this rule read warped cells (see test_precision)."""
+    import torch
+    from tlcourse import runtime
+    bench, _ = _elpv()
+    monkeypatch.setattr(runtime, "_precision", "bf16")
+    drawn, computed = [], []
+
+    class Valid:
+        def __iter__(self):
+            for _ in range(2):
+                drawn.append(torch.is_autocast_enabled("cpu"))
+                yield torch.rand(2, 3, 4, 4), torch.zeros(2)
+
+    class Model(torch.nn.Module):
+        def forward(self, x):
+            computed.append(torch.is_autocast_enabled("cpu"))
+            return torch.stack([x.mean((1, 2, 3)), x[:, 0, 0, 0]], 1)
+
+    class Learn:
+        model = Model()
+        dls = type("D", (), {"valid": Valid()})()
+
+    bench.dihedral_predict(Learn, tta=True)
+    assert drawn == [False, False] and computed and all(computed)
+
+
+def test_the_svm_on_frozen_features_trains_on_the_training_cells_and_scores_the_held_out(monkeypatch):
+    """The feature-based configuration's plumbing, with stand-in features (one column carries
+    the label, the others noise) instead of the four backbones' real ones."""
+    import numpy as np
+    bench, _ = _elpv()
+    items = bench.screen_split()
+    items = items.groupby(["is_valid", "label"]).head(12).reset_index(drop=True)     # 48 cells, quick
+    every = bench.tl.load_items("elpv")
+    signal = (every["label"] == "defective").to_numpy(float)
+    noise = np.random.default_rng(0).normal(size=(len(every), 3))
+    monkeypatch.setattr(bench, "cell_features", lambda backbone, size, paths, tta: (np.c_[signal, noise], 0.01))
+    config = bench.CONFIGS["SVM on features"]
+    run = bench.svm_predict(items, config, seed=0)
+    held = items[items["is_valid"]]
+    assert len(run["plain_probabilities"]) == len(run["tta_probabilities"]) == len(held) == 24
+    assert bench.scores(bench.defect_probability(run["plain_probabilities"], run["vocab"]), held)["accuracy"] == 1.0
+    assert run["plain_chosen_C"] in (1, 3, 10, 30)
+    # each cell's extraction, for every backbone, counts in the time: 24 training cells x 4 x 0.01 s at least
+    assert run["fit_seconds"] >= 24 * len(config.features) * 0.01

@@ -308,3 +308,38 @@ def test_compare_refuses_a_run_made_under_other_settings(precision, tmp_path, ca
     _notebook_made_with(tmp_path / "runs" / "00_x.ipynb", {**runtime.environment(), "precision": "bf16"})
     assert run.compare([committed], tmp_path / "runs") == 1
     assert "run it again" in capsys.readouterr().out
+
+
+class DrawnUnder:
+    """An iterable of batches that records, at each draw, whether autocast was on."""
+
+    def __init__(self, batches):
+        self.batches, self.autocast = batches, []
+
+    def __iter__(self):
+        for batch in self.batches:
+            self.autocast.append(torch.is_autocast_enabled("cpu"))
+            yield batch
+
+
+def test_a_validation_batch_drawn_under_bf16_autocast_is_warped(precision, tmp_path):
+    """Why batches are drawn outside autocast: a DataLoader with affine augmentations warps even
+    its validation images by the identity (fastai's affine_grid + grid_sample), and under bfloat16
+    autocast that warp moves pixels. Found when the ELPV benchmark's own pass over its held-out
+    cells disagreed with fastai's validation of the same weights."""
+    from conftest import make_folder
+    folder = make_folder(tmp_path / "images", classes=("a", "b"), per_class=12, size=32)
+    dls = tl.get_dls(folder, size=32, valid_per_class=4, bs=8, batch_tfms=tl.data.cell_augmentations())
+    outside = next(iter(dls.valid))[0].as_subclass(torch.Tensor)
+    assert torch.equal(next(iter(dls.valid))[0].as_subclass(torch.Tensor), outside)   # drawing is deterministic
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = next(iter(dls.valid))[0].as_subclass(torch.Tensor)
+    assert inside.dtype == torch.float32 and (inside - outside).abs().max() > 1e-3
+
+
+def test_adabn_draws_its_target_batches_outside_autocast(precision, learn):
+    precision("bf16")
+    batches = DrawnUnder([(x,) for x, _ in learn.dls.valid])
+    with adapt.adabn(learn, batches):
+        pass
+    assert batches.autocast and not any(batches.autocast)

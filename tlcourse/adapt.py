@@ -62,11 +62,14 @@ def adabn(learn, target_dl, batches: int | None = None):
         learn.model.eval()
         for bn in layers:
             bn.train()          # only BatchNorm measures; dropout stays off
-        with torch.no_grad(), autocast("inference"):   # the precision validation will run in
+        with torch.no_grad():
+            # Each batch is drawn outside autocast: a DataLoader with affine augmentations warps
+            # even its validation images by the identity, and under bfloat16 that warp moves pixels.
             for i, (xb, *_) in enumerate(target_dl):
                 if batches is not None and i >= batches:
                     break
-                learn.model(xb)
+                with autocast("inference"):   # the precision validation will run in
+                    learn.model(xb)
         learn.model.eval()
         yield learn
     finally:
