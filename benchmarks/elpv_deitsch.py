@@ -182,7 +182,13 @@ def train_and_predict(items: pd.DataFrame, config: Config, seed: int, validate: 
     training.seeded(learn, seed)
     with Timer() as fit, learn.no_bar(), learn.no_logging():
         learn.fine_tune(config.epochs, config.lr, freeze_epochs=config.freeze_epochs)
-    report = {"fit_seconds": fit.seconds, "vocab": list(dls.vocab)}
+    report = {"fit_seconds": fit.seconds, "vocab": list(dls.vocab), "scoring": SCORING}
+    if validate:   # before any prediction: get_preds starts the Recorder afresh
+        report["epochs"] = training.epoch_table(learn).round(4).to_dict("list")
+    # The weights, outside the repository, saved before the checks below can stop the run.
+    weights = tl.cache.path("models", f"elpv-{where}-{name.replace(' ', '_').replace(',', '')}.pth")
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(learn.model.state_dict(), weights)
     for tta in (False, True):
         with Timer() as t:
             probs = dihedral_predict(learn, tta)
@@ -191,13 +197,6 @@ def train_and_predict(items: pd.DataFrame, config: Config, seed: int, validate: 
         report[f"{key}_probabilities"] = np.round(probs, 5).tolist()
         if not tta:
             report["gap_to_fastai"] = same_as_fastai(learn, probs)
-    report["scoring"] = SCORING
-    if validate:
-        report["epochs"] = training.epoch_table(learn).round(4).to_dict("list")
-    # the weights, outside the repository: a run can be scored again without training it again
-    weights = tl.cache.path("models", f"elpv-{where}-{name.replace(' ', '_').replace(',', '')}.pth")
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(learn.model.state_dict(), weights)
     report["weights"] = str(weights)
     return report
 
@@ -206,13 +205,15 @@ def cell_features(backbone: str, size: int, paths: list, tta: bool) -> tuple[np.
     """Each cell's features from a frozen body, and the seconds a cell took; with `tta`, the mean
     over the cell's eight dihedral views. Computed once for all 2,624 cells and cached (the
     features do not depend on the split); the seconds are saved beside them."""
-    key = tl.cache.key("elpv cells", backbone, size, tta, str(dtype_for("inference")), preprocess.VERSION, files=paths)
+    spec = tl.backbones.get_backbone(backbone)
+    key = tl.cache.key("elpv cells", backbone, spec.weights, size, tta, str(dtype_for("inference")), preprocess.VERSION,
+                       files=paths)
     file = tl.cache.path("features", f"elpv-cells-{backbone}-{size}px-{'dihedral' if tta else 'plain'}-{key}.npy")
     timing = file.with_suffix(".json")
     found = tl.cache.load_array(file)
     if found is not None and timing.exists():
         return found, json.loads(timing.read_text())["seconds_per_cell"]
-    body, stats = load_body(backbone), tl.backbones.get_backbone(backbone).stats
+    body, stats = load_body(backbone), spec.stats
     chunks = []
     with Timer() as t, torch.inference_mode():
         for start in range(0, len(paths), 32):
@@ -229,7 +230,10 @@ def cell_features(backbone: str, size: int, paths: list, tta: bool) -> tuple[np.
 def svm_predict(items: pd.DataFrame, config: Config, seed: int) -> dict:
     """An SVM (RBF kernel, standardised features) on the frozen features of `config.features`;
     its C chosen by five-fold cross-validation inside the training cells; probabilities by
-    scikit-learn's Platt scaling. "Fit" time is the training cells' extraction and the search."""
+    scikit-learn's Platt scaling (a cell is defective at P >= 0.5, which can differ from the
+    SVM's own decision near its margin). "With TTA" here means features averaged over the eight
+    dihedral views for training and held-out cells alike, and a second SVM fitted on them.
+    Fit time: the training cells' extraction and the search (`tta_fit_seconds` for the second)."""
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -255,8 +259,7 @@ def svm_predict(items: pd.DataFrame, config: Config, seed: int) -> dict:
         report[f"{key}_chosen_C"] = chosen
         report[f"{key}_probabilities"] = np.round(svm.predict_proba(x[held]), 5).tolist()
         report[f"{key}_seconds"] = per_cell * held.sum()
-        if not tta:
-            report["fit_seconds"] = t.seconds + per_cell * train.sum()
+        report["tta_fit_seconds" if tta else "fit_seconds"] = t.seconds + per_cell * train.sum()
     report["scoring"] = SCORING
     return report
 

@@ -141,3 +141,25 @@ def test_the_svm_on_frozen_features_trains_on_the_training_cells_and_scores_the_
     assert run["plain_chosen_C"] in (1, 3, 10, 30)
     # each cell's extraction, for every backbone, counts in the time: 24 training cells x 4 x 0.01 s at least
     assert run["fit_seconds"] >= 24 * len(config.features) * 0.01
+
+
+def test_a_fine_tuning_run_keeps_its_epochs_and_weights_and_agrees_with_fastai(tmp_path, monkeypatch):
+    """A real (tiny) run under bfloat16 with the cell augmentations: the per-epoch table holds the
+    training's epochs (fastai's get_preds would start the Recorder afresh), the weights are kept,
+    and our plain pass equals fastai's `get_preds` (it did not while batches were drawn inside autocast)."""
+    import numpy as np
+    import tlcourse as tl
+    from conftest import make_folder
+    from tlcourse import cache, runtime
+    bench, _ = _elpv()
+    monkeypatch.setattr(runtime, "_precision", "bf16")
+    monkeypatch.setattr(cache, "CACHE", tmp_path / "cache")
+    folder = make_folder(tmp_path / "cells", classes=("defective", "functional"), per_class=10, size=32)
+    items = tl.split_items(tl.load_items(folder), valid_per_class=4, seed=0)
+    config = bench.Config(size=32, epochs=2, bs=8)
+    run = bench.train_and_predict(items, config, seed=0, validate=True, where="test", name="tiny, seed 0")
+    # the Recorder keeps the last fit: fine_tune's unfrozen epochs
+    assert len(run["epochs"]["accuracy"]) == config.epochs and not np.isnan(run["epochs"]["accuracy"]).any()
+    assert run["gap_to_fastai"] <= 1e-3
+    assert Path(run["weights"]).exists() and Path(run["weights"]).is_relative_to(tmp_path)
+    assert len(run["plain_probabilities"]) == len(run["tta_probabilities"]) == 8
