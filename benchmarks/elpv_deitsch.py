@@ -48,8 +48,9 @@ import tlcourse as tl
 from tlcourse import training
 from tlcourse.data import cell_augmentations, dls_from_items
 from tlcourse import preprocess
+from tlcourse.features import _key as features_key
 from tlcourse.features import load_body
-from tlcourse.runtime import Timer, autocast, dtype_for
+from tlcourse.runtime import Timer, autocast
 
 RESULTS = Path(__file__).parent / "results" / "elpv"
 DEFECTIVE_GRADES = ("2/3", "1")       # the dataset's rule: defect probability >= 0.5
@@ -135,6 +136,11 @@ class EpochLine(Callback):
         print(f"    epoch {self.epoch + 1}/{self.n_epoch}: {' '.join(values)}  ({minutes:.1f} min)", flush=True)
 
 
+def dihedral_views(x: torch.Tensor) -> list[torch.Tensor]:
+    """A batch's eight dihedral views: four quarter turns, each also mirrored."""
+    return [torch.rot90(v, k, (2, 3)) for v in (x, x.flip(3)) for k in range(4)]
+
+
 def dihedral_predict(learn, tta: bool) -> np.ndarray:
     """Class probabilities for the held-out cells; with `tta`, the mean over the cell's eight
     dihedral views (four quarter turns, each also mirrored): a cell's defects do not depend on
@@ -147,7 +153,7 @@ def dihedral_predict(learn, tta: bool) -> np.ndarray:
         # warp moves pixels. The screen runs before this fix read their cells so warped.
         for x, _ in learn.dls.valid:
             x = x.as_subclass(torch.Tensor)
-            views = [torch.rot90(v, k, (2, 3)) for v in (x, x.flip(3)) for k in range(4)] if tta else [x]
+            views = dihedral_views(x) if tta else [x]
             with autocast("inference"):
                 out.append(torch.stack([model(v).float().softmax(1) for v in views]).mean(0).cpu())
     return torch.cat(out).numpy()
@@ -205,20 +211,18 @@ def cell_features(backbone: str, size: int, paths: list, tta: bool) -> tuple[np.
     """Each cell's features from a frozen body, and the seconds a cell took; with `tta`, the mean
     over the cell's eight dihedral views. Computed once for all 2,624 cells and cached (the
     features do not depend on the split); the seconds are saved beside them."""
-    spec = tl.backbones.get_backbone(backbone)
-    key = tl.cache.key("elpv cells", backbone, spec.weights, size, tta, str(dtype_for("inference")), preprocess.VERSION,
-                       files=paths)
+    key = features_key(paths, backbone, size)   # the library's recipe: weights, size, precision, preprocessing, files
     file = tl.cache.path("features", f"elpv-cells-{backbone}-{size}px-{'dihedral' if tta else 'plain'}-{key}.npy")
     timing = file.with_suffix(".json")
     found = tl.cache.load_array(file)
     if found is not None and timing.exists():
         return found, json.loads(timing.read_text())["seconds_per_cell"]
-    body, stats = load_body(backbone), spec.stats
+    body, stats = load_body(backbone), tl.backbones.get_backbone(backbone).stats
     chunks = []
     with Timer() as t, torch.inference_mode():
         for start in range(0, len(paths), 32):
             x = preprocess.to_tensor([preprocess.read(p, size) for p in paths[start:start + 32]], stats)
-            views = [torch.rot90(v, k, (2, 3)) for v in (x, x.flip(3)) for k in range(4)] if tta else [x]
+            views = dihedral_views(x) if tta else [x]
             with autocast("inference"):
                 chunks.append(torch.stack([body(v).float().mean((2, 3)) for v in views]).mean(0))
     found = torch.cat(chunks).numpy()

@@ -63,11 +63,15 @@ def ensemble(runs: dict, members, held) -> dict | None:
             "fit_seconds": sum(runs[m]["fit_seconds"] + runs[m]["tta_seconds"] for m in members)}
 
 
-def with_ensembles(where: str) -> dict:
-    """The saved runs in the configurations' order (the baseline first), then the ensembles."""
-    runs, held = load(where), held_cells(where)
+def in_config_order(runs: dict) -> dict:
+    """The runs in the configurations' order (the baseline first), a configuration's seeds together."""
     order = {name: i for i, name in enumerate(bench.CONFIGS)}
-    runs = dict(sorted(runs.items(), key=lambda kv: (order.get(kv[1]["name"].split(",")[0], len(order)), kv[0])))
+    return dict(sorted(runs.items(), key=lambda kv: (order.get(kv[1]["name"].split(",")[0], len(order)), kv[0])))
+
+
+def with_ensembles(where: str) -> dict:
+    """The saved runs in the configurations' order, then the ensembles."""
+    runs, held = in_config_order(load(where)), held_cells(where)
     for name, members in ENSEMBLES.items():
         found = ensemble(runs, members, held)
         if found is not None:
@@ -102,9 +106,7 @@ def warped_table() -> str:
     rows = ["| configuration | fastai's validation, last epoch | our pass, distorted cells | with TTA, distorted cells "
             "| minutes |",
             "|---|---|---|---|---|"]
-    order = {name: i for i, name in enumerate(bench.CONFIGS)}
-    runs = sorted(load("screen-warped").items(), key=lambda kv: (order.get(kv[0].split(",")[0], len(order)), kv[0]))
-    for name, run in runs:
+    for name, run in in_config_order(load("screen-warped")).items():
         cells = len(run["cells"])   # saved rounded to 4 digits: back to a whole number of cells
         last = percent(round(run["epochs"]["accuracy"][-1] * cells) / cells)
         if run["config"]["target"] == "grades":
