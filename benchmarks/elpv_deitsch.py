@@ -92,7 +92,7 @@ CONFIGS = {
 # how far two runs of one configuration differ is what a change must beat to be told apart.
 SCREEN_SEEDS = {"baseline": (0, 1, 2)}
 # `run` with no names: what goes on all five splits.
-ON_SPLITS = ("baseline",)
+ON_SPLITS = ("baseline", "SVM on features")
 
 
 # --------------------------------------------------------------------------- cells and splits
@@ -234,10 +234,12 @@ def cell_features(backbone: str, size: int, paths: list, tta: bool) -> tuple[np.
 def svm_predict(items: pd.DataFrame, config: Config, seed: int) -> dict:
     """An SVM (RBF kernel, standardised features) on the frozen features of `config.features`;
     its C chosen by five-fold cross-validation inside the training cells; probabilities by
-    scikit-learn's Platt scaling (a cell is defective at P >= 0.5, which can differ from the
+    Platt scaling (scikit-learn's `CalibratedClassifierCV`, sigmoid, fitted on five-fold
+    out-of-fold decision values; a cell is defective at P >= 0.5, which can differ from the
     SVM's own decision near its margin). "With TTA" here means features averaged over the eight
     dihedral views for training and held-out cells alike, and a second SVM fitted on them.
     Fit time: the training cells' extraction and the search (`tta_fit_seconds` for the second)."""
+    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -252,13 +254,17 @@ def svm_predict(items: pd.DataFrame, config: Config, seed: int) -> dict:
         parts = [cell_features(b, config.size, list(every["path"]), tta) for b in config.features]
         x = np.concatenate([f[rows] for f, _ in parts], 1)
         per_cell = sum(sec for _, sec in parts)
-        # C by accuracy across the folds; Platt's probabilities (five more fits inside) only for the chosen C
+        # C by accuracy across the folds; Platt's probabilities (five more fits inside) only for the chosen C.
+        # ensemble=False: one SVM on all training cells, its sigmoid fitted on out-of-fold scores
+        # (what SVC(probability=True) did, which scikit-learn 1.9 deprecates).
         search = GridSearchCV(make_pipeline(StandardScaler(), SVC()), {"svc__C": [1, 3, 10, 30]},
                               cv=StratifiedKFold(5, shuffle=True, random_state=seed))
         with Timer() as t:
             search.fit(x[train], y[train])
             chosen = search.best_params_["svc__C"]
-            svm = make_pipeline(StandardScaler(), SVC(C=chosen, probability=True, random_state=seed)).fit(x[train], y[train])
+            folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+            svm = make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(C=chosen), cv=folds, ensemble=False))
+            svm.fit(x[train], y[train])
         key = "tta" if tta else "plain"
         report[f"{key}_chosen_C"] = chosen
         report[f"{key}_probabilities"] = np.round(svm.predict_proba(x[held]), 5).tolist()
