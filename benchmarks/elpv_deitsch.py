@@ -254,15 +254,14 @@ def svm_predict(items: pd.DataFrame, config: Config, seed: int) -> dict:
         parts = [cell_features(b, config.size, list(every["path"]), tta) for b in config.features]
         x = np.concatenate([f[rows] for f, _ in parts], 1)
         per_cell = sum(sec for _, sec in parts)
-        # C by accuracy across the folds; Platt's probabilities (five more fits inside) only for the chosen C.
-        # ensemble=False: one SVM on all training cells, its sigmoid fitted on out-of-fold scores
-        # (what SVC(probability=True) did, which scikit-learn 1.9 deprecates).
-        search = GridSearchCV(make_pipeline(StandardScaler(), SVC()), {"svc__C": [1, 3, 10, 30]},
-                              cv=StratifiedKFold(5, shuffle=True, random_state=seed))
+        # C by accuracy across the folds; then Platt's probabilities for the chosen C only, over the
+        # same folds. ensemble=False: one SVM on all training cells, its sigmoid fitted on out-of-fold
+        # scores (what SVC(probability=True) did, which scikit-learn 1.9 deprecates).
+        folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+        search = GridSearchCV(make_pipeline(StandardScaler(), SVC()), {"svc__C": [1, 3, 10, 30]}, cv=folds)
         with Timer() as t:
             search.fit(x[train], y[train])
             chosen = search.best_params_["svc__C"]
-            folds = StratifiedKFold(5, shuffle=True, random_state=seed)
             svm = make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(C=chosen), cv=folds, ensemble=False))
             svm.fit(x[train], y[train])
         key = "tta" if tta else "plain"
