@@ -76,6 +76,7 @@ class Config:
 
 
 BASELINE = Config()                   # the README's earlier single-split run
+FOUR_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2")
 CONFIGS = {
     "baseline": BASELINE,
     "300px": Config(size=300),
@@ -85,8 +86,8 @@ CONFIGS = {
     "lite1": Config(backbone="efficientnet_lite1"),
     "lite2": Config(backbone="efficientnet_lite2"),
     "mobilenet_v2": Config(backbone="mobilenet_v2"),
-    "SVM on features": Config(size=300, features=("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
-                                                   "mobilenet_v2")),
+    "SVM on features": Config(size=300, features=FOUR_BACKBONES),
+    "SVM on grades": Config(size=300, features=FOUR_BACKBONES, target="grades"),
 }
 # `screen` with no names runs every configuration once, and the baseline with two more seeds:
 # how far two runs of one configuration differ is what a change must beat to be told apart.
@@ -232,8 +233,8 @@ def cell_features(backbone: str, size: int, paths: list, tta: bool) -> tuple[np.
 
 
 def svm_predict(items: pd.DataFrame, config: Config, seed: int) -> dict:
-    """An SVM (RBF kernel, standardised features) on the frozen features of `config.features`;
-    its C chosen by five-fold cross-validation inside the training cells; probabilities by
+    """An SVM (RBF kernel, standardised features) on the frozen features of `config.features`,
+    learning the two classes or, with `target="grades"`, the four grades; its C chosen by five-fold cross-validation inside the training cells; probabilities by
     Platt scaling (scikit-learn's `CalibratedClassifierCV`, sigmoid, fitted on five-fold
     out-of-fold decision values; a cell is defective at P >= 0.5, which can differ from the
     SVM's own decision near its margin). "With TTA" here means features averaged over the eight
@@ -248,8 +249,10 @@ def svm_predict(items: pd.DataFrame, config: Config, seed: int) -> dict:
     every = tl.load_items("elpv")
     rows = every.reset_index().set_index("path").loc[items["path"], "index"].to_numpy()
     train, held = ~items["is_valid"].to_numpy(), items["is_valid"].to_numpy()
-    y = (items["label"] == "defective").to_numpy()
-    report = {"vocab": ["functional", "defective"], "fit_seconds": 0.0}
+    # The SVM learns what the configuration's target says: the two classes, or the four grades
+    # (one-vs-one inside SVC; defective = P(2/3) + P(1) >= 0.5, as for fine-tuning on grades).
+    y = items["grade" if config.target == "grades" else "label"].to_numpy()
+    report = {"fit_seconds": 0.0}
     for tta in (False, True):
         parts = [cell_features(b, config.size, list(every["path"]), tta) for b in config.features]
         x = np.concatenate([f[rows] for f, _ in parts], 1)
@@ -266,6 +269,7 @@ def svm_predict(items: pd.DataFrame, config: Config, seed: int) -> dict:
             svm.fit(x[train], y[train])
         key = "tta" if tta else "plain"
         report[f"{key}_chosen_C"] = chosen
+        report["vocab"] = [str(c) for c in svm.classes_]   # the order of predict_proba's columns
         report[f"{key}_probabilities"] = np.round(svm.predict_proba(x[held]), 5).tolist()
         report[f"{key}_seconds"] = per_cell * held.sum()
         report["tta_fit_seconds" if tta else "fit_seconds"] = t.seconds + per_cell * train.sum()

@@ -143,6 +143,27 @@ def test_the_svm_on_frozen_features_trains_on_the_training_cells_and_scores_the_
     assert run["fit_seconds"] >= 24 * len(config.features) * 0.01
 
 
+def test_the_svm_on_grades_learns_the_four_grades_and_calls_the_upper_two_defective(monkeypatch):
+    """With `target="grades"` the SVM learns the four grades (stand-in features: one column carries
+    the grade); P(defective) is P(2/3) + P(1), and the four-grade accuracy is scored."""
+    import numpy as np
+    bench, _ = _elpv()
+    items = bench.screen_split()
+    items = items.groupby(["is_valid", "grade"]).head(8).reset_index(drop=True)     # 64 cells, quick
+    grades = bench.tl.load_items("elpv", target="probability")["label"]
+    signal = grades.map({"0": 0, "1/3": 1, "2/3": 2, "1": 3}).to_numpy(float)
+    noise = np.random.default_rng(0).normal(size=(len(grades), 3))
+    # the grade in six columns, so that it outweighs the noise with only 8 training cells a grade
+    monkeypatch.setattr(bench, "cell_features", lambda backbone, size, paths, tta: (np.c_[np.tile(signal, (6, 1)).T, noise], 0.01))
+    config = bench.CONFIGS["SVM on grades"]
+    run = bench.svm_predict(items, config, seed=0)
+    held = items[items["is_valid"]]
+    assert sorted(run["vocab"]) == sorted(["0", "1/3", "2/3", "1"])
+    assert np.asarray(run["tta_probabilities"]).shape == (len(held), 4)
+    scored = bench.score_run(run, held)
+    assert scored["plain"]["grade_accuracy"] == 1.0 and scored["plain"]["accuracy"] == 1.0
+
+
 def test_a_fine_tuning_run_keeps_its_epochs_and_weights_and_agrees_with_fastai(tmp_path, monkeypatch):
     """A real (tiny) run under bfloat16 with the cell augmentations: the per-epoch table holds the
     training's epochs (fastai's get_preds would start the Recorder afresh), the weights are kept,
