@@ -93,7 +93,7 @@ CONFIGS = {
 # how far two runs of one configuration differ is what a change must beat to be told apart.
 SCREEN_SEEDS = {"baseline": (0, 1, 2)}
 # `run` with no names: what goes on all five splits.
-ON_SPLITS = ("baseline", "SVM on features")
+ON_SPLITS = ("baseline", "SVM on features", "SVM on grades")
 
 
 # --------------------------------------------------------------------------- cells and splits
@@ -131,7 +131,18 @@ class EpochLine(Callback):
     def __init__(self):
         self.start = time.perf_counter()   # fine_tune fits twice: minutes count from the first
 
+    # fastai's get_preds enters the Learner as a context, which fires before_fit, before_epoch,
+    # after_epoch and after_fit too, but never after_train: print only epochs that trained, or
+    # scoring the held-out cells would print a stray "epoch 1" line.
+    def before_epoch(self):
+        self.trained = False
+
+    def after_train(self):
+        self.trained = True
+
     def after_epoch(self):
+        if not self.trained:
+            return
         values = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in self.learn.recorder.log[1:-1]]
         minutes = (time.perf_counter() - self.start) / 60
         print(f"    epoch {self.epoch + 1}/{self.n_epoch}: {' '.join(values)}  ({minutes:.1f} min)", flush=True)

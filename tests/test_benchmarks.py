@@ -164,10 +164,11 @@ def test_the_svm_on_grades_learns_the_four_grades_and_calls_the_upper_two_defect
     assert scored["plain"]["grade_accuracy"] == 1.0 and scored["plain"]["accuracy"] == 1.0
 
 
-def test_a_fine_tuning_run_keeps_its_epochs_and_weights_and_agrees_with_fastai(tmp_path, monkeypatch):
+def test_a_fine_tuning_run_keeps_its_epochs_and_weights_and_agrees_with_fastai(tmp_path, monkeypatch, capsys):
     """A real (tiny) run under bfloat16 with the cell augmentations: the per-epoch table holds the
     training's epochs (fastai's get_preds would start the Recorder afresh), the weights are kept,
-    and our plain pass equals fastai's `get_preds` (it did not while batches were drawn inside autocast)."""
+    our plain pass equals fastai's `get_preds` (it did not while batches were drawn inside autocast),
+    and the log has one line per epoch of fine_tune's two fits, none from scoring."""
     import numpy as np
     import tlcourse as tl
     from conftest import make_folder
@@ -184,3 +185,5 @@ def test_a_fine_tuning_run_keeps_its_epochs_and_weights_and_agrees_with_fastai(t
     assert run["gap_to_fastai"] <= 1e-3
     assert Path(run["weights"]).exists() and Path(run["weights"]).is_relative_to(tmp_path)
     assert len(run["plain_probabilities"]) == len(run["tta_probabilities"]) == 8
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("epoch")]
+    assert len(lines) == config.freeze_epochs + config.epochs
