@@ -245,10 +245,11 @@ def cell_features(backbone: str, size: int, paths: list, tta: bool) -> tuple[np.
 
 def svm_predict(items: pd.DataFrame, config: Config, seed: int) -> dict:
     """An SVM (RBF kernel, standardised features) on the frozen features of `config.features`,
-    learning the two classes or, with `target="grades"`, the four grades; its C chosen by five-fold cross-validation inside the training cells; probabilities by
-    Platt scaling (scikit-learn's `CalibratedClassifierCV`, sigmoid, fitted on five-fold
-    out-of-fold decision values; a cell is defective at P >= 0.5, which can differ from the
-    SVM's own decision near its margin). "With TTA" here means features averaged over the eight
+    learning the two classes or, with `target="grades"`, the four grades; its C chosen by
+    five-fold cross-validation inside the training cells; probabilities by Platt scaling
+    (scikit-learn's `CalibratedClassifierCV`, sigmoid, fitted on five-fold out-of-fold decision
+    values; a cell is defective at P >= 0.5, which can differ from the SVM's own decision near
+    its margin). "With TTA" here means features averaged over the eight
     dihedral views for training and held-out cells alike, and a second SVM fitted on them.
     Fit time: the training cells' extraction and the search (`tta_fit_seconds` for the second)."""
     from sklearn.calibration import CalibratedClassifierCV
@@ -280,10 +281,10 @@ def svm_predict(items: pd.DataFrame, config: Config, seed: int) -> dict:
             svm.fit(x[train], y[train])
         key = "tta" if tta else "plain"
         report[f"{key}_chosen_C"] = chosen
-        report["vocab"] = [str(c) for c in svm.classes_]   # the order of predict_proba's columns
         report[f"{key}_probabilities"] = np.round(svm.predict_proba(x[held]), 5).tolist()
         report[f"{key}_seconds"] = per_cell * held.sum()
         report["tta_fit_seconds" if tta else "fit_seconds"] = t.seconds + per_cell * train.sum()
+    report["vocab"] = [str(c) for c in svm.classes_]   # predict_proba's column order, the same for both fits
     report["scoring"] = SCORING
     return report
 

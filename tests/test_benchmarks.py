@@ -154,7 +154,8 @@ def test_the_svm_on_grades_learns_the_four_grades_and_calls_the_upper_two_defect
     signal = grades.map({"0": 0, "1/3": 1, "2/3": 2, "1": 3}).to_numpy(float)
     noise = np.random.default_rng(0).normal(size=(len(grades), 3))
     # the grade in six columns, so that it outweighs the noise with only 8 training cells a grade
-    monkeypatch.setattr(bench, "cell_features", lambda backbone, size, paths, tta: (np.c_[np.tile(signal, (6, 1)).T, noise], 0.01))
+    features = np.c_[np.tile(signal, (6, 1)).T, noise]
+    monkeypatch.setattr(bench, "cell_features", lambda backbone, size, paths, tta: (features, 0.01))
     config = bench.CONFIGS["SVM on grades"]
     run = bench.svm_predict(items, config, seed=0)
     held = items[items["is_valid"]]
